@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive PIP_DISABLE_PIP_VERSION_CHECK=1
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq
-    apt-get install -y -qq python3-venv nmap ndiff iproute2 iptables >/dev/null
+    apt-get install -y -qq python3-venv nmap ndiff iproute2 iptables ethtool >/dev/null
 fi
 python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
