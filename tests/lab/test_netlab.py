@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import importlib.util
 import ipaddress
 import os
 import socket
@@ -29,21 +28,6 @@ from pyscan.testing.netlab import (
     PortRule,
     lab_namespaces,
 )
-
-# Until tests/conftest.py registers tests/lab/fixtures.py, load it by path (import-mode proof).
-if "pyscan_lab_fixtures" not in sys.modules:
-    _spec = importlib.util.spec_from_file_location(
-        "pyscan_lab_fixtures", Path(__file__).with_name("fixtures.py")
-    )
-    assert _spec is not None
-    assert _spec.loader is not None
-    _mod = importlib.util.module_from_spec(_spec)
-    sys.modules["pyscan_lab_fixtures"] = _mod
-    _spec.loader.exec_module(_mod)
-_fx = sys.modules["pyscan_lab_fixtures"]
-netlab = _fx.netlab
-netlab_factory = _fx.netlab_factory
-nmap_path = _fx.nmap_path
 
 Factory = Callable[[LabConfig], Lab]
 lab_mark = pytest.mark.lab

@@ -1,0 +1,570 @@
+"""The public scan functions: ping_scan, connect_scan, syn_scan, udp_scan and scan.
+
+Each returns a :class:`~pyscan._handle.ScanHandle` at once; the scan runs when the handle
+is awaited (giving a :class:`~pyscan._models.ScanReport`) or iterated (giving results as
+they are decided). Targets and ports accept nmap syntax or the spec objects; options are a
+:class:`~pyscan._options.ScanOptions` or its fields as keywords.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, Literal, TypeAlias
+
+import attrs
+
+from pyscan._core.demux import FlowKey
+from pyscan._core.probescan import ProbeScanner
+from pyscan._core.rate import RateLimiter
+from pyscan._handle import Emit, ScanHandle
+from pyscan._io.connect import run_connect_scan
+from pyscan._io.engine import RawEngine
+from pyscan._io.netutil import (
+    has_raw_privilege,
+    require_raw,
+    reserve_source_ports,
+    source_address_for,
+)
+from pyscan._io.resolver import Resolver
+from pyscan._models import (
+    Hostname,
+    HostResult,
+    HostStatus,
+    IPAddress,
+    PortResult,
+    Reason,
+    ReasonKind,
+    ScanReport,
+    ScanStats,
+    merge_ports,
+)
+from pyscan._options import ResolvedOptions, ScanOptions
+from pyscan._scanners.discovery import DEFAULT_PROBES, DiscoveryProbe, DiscoveryScanner
+from pyscan._scanners.syn import SynScanner
+from pyscan._scanners.udp import UdpScanner
+from pyscan._specs.permutation import Permutation
+from pyscan._specs.ports import PortList, parse_ports, resolve_ports
+from pyscan._specs.targets import TargetSet, TargetSpec, parse_targets
+from pyscan._version import __version__
+from pyscan.errors import OptionsError, ResolveError
+
+log = logging.getLogger("pyscan")
+
+__all__ = [
+    "PortsArg",
+    "ScanType",
+    "TargetsArg",
+    "connect_scan",
+    "ping_scan",
+    "scan",
+    "syn_scan",
+    "udp_scan",
+]
+
+TargetsArg: TypeAlias = "str | Iterable[str | IPAddress] | TargetSpec | TargetSet"
+PortsArg: TypeAlias = "str | Iterable[int] | PortList | None"
+ScanType = Literal["syn", "connect", "udp"]
+
+_UNPRIVILEGED_PING_PORTS = (80, 443)
+
+
+# -- argument normalisation --------------------------------------------------------------
+
+
+def _options(options: ScanOptions | None, kw: dict[str, Any]) -> ScanOptions:
+    if options is not None and kw:
+        return attrs.evolve(options, **kw)
+    if options is not None:
+        return options
+    try:
+        return ScanOptions(**kw)
+    except TypeError as exc:
+        raise OptionsError(str(exc)) from exc
+
+
+def _port_list(ports: PortsArg, protocols: Sequence[str]) -> PortList:
+    if isinstance(ports, PortList):
+        return ports.restrict(protocols)
+    if ports is None:
+        return resolve_ports(None, protocols=protocols)
+    if isinstance(ports, str):
+        return parse_ports(ports, protocols=protocols)
+    values = list(ports)
+    return PortList(**dict.fromkeys(protocols, values))
+
+
+async def _resolve_targets(
+    targets: TargetsArg, resolver: Resolver, exclude: str | Iterable[str] | None, ipv6: bool
+) -> tuple[list[IPAddress], dict[IPAddress, str]]:
+    """The target addresses in scan order, and the names users gave for them."""
+    if isinstance(targets, TargetSet):
+        target_set = targets
+        names: dict[IPAddress, str] = {}
+    else:
+        if isinstance(targets, TargetSpec):
+            spec = targets
+        else:
+            items = [targets] if isinstance(targets, str) else [str(t) for t in targets]
+            spec = parse_targets(items, exclude=exclude)
+        wanted = spec.hostnames()
+        resolved: dict[str, list[IPAddress]] = {}
+        if wanted:
+            answers = await asyncio.gather(
+                *(resolver.resolve(n, ipv6=ipv6) for n in wanted), return_exceptions=True
+            )
+            for name, answer in zip(wanted, answers, strict=True):
+                if isinstance(answer, ResolveError):
+                    log.warning("%s", answer)
+                elif isinstance(answer, BaseException):
+                    raise answer
+                else:
+                    resolved[name] = answer
+        target_set = spec.resolved(resolved)
+        names = {addrs[0]: name for name, addrs in resolved.items() if addrs}
+    return list(target_set), names
+
+
+def _order(total: int, opts: ResolvedOptions) -> Iterator[int]:
+    """Probe order: a seeded permutation of the probe space (sequential with ``-r``)."""
+    seed = opts.seed if opts.seed is not None else int.from_bytes(os.urandom(8), "big")
+    perm = Permutation(total, seed if opts.randomize_ports else None)
+    if opts.shard is not None:
+        return iter(perm.shard(*opts.shard))
+    return iter(perm)
+
+
+def _rate(opts: ResolvedOptions) -> RateLimiter | None:
+    if opts.min_rate is None and opts.max_rate is None:
+        return None
+    return RateLimiter(max_rate=opts.max_rate, min_rate=opts.min_rate)
+
+
+def _sources(opts: ResolvedOptions) -> Callable[[IPAddress], IPAddress]:
+    fixed = None if opts.source_address is None else ipaddress.ip_address(opts.source_address)
+    cache: dict[IPAddress, IPAddress] = {}
+
+    def source(dst: IPAddress) -> IPAddress:
+        if fixed is not None:
+            return fixed
+        got = cache.get(dst)
+        if got is None:
+            got = cache[dst] = source_address_for(dst)
+        return got
+
+    return source
+
+
+# -- the scan runs -----------------------------------------------------------------------
+
+
+@attrs.define
+class _Run:
+    """Book-keeping of one scan run: options, results, statistics."""
+
+    opts: ResolvedOptions
+    scan_types: tuple[str, ...]
+    ports: PortList | None
+    resolve_names: bool
+    dns_servers: Sequence[str] | None
+    started: float = attrs.field(factory=time.time)
+    hosts: dict[IPAddress, HostResult] = attrs.field(factory=dict)
+    order: list[IPAddress] = attrs.field(factory=list)
+    packets_sent: int = 0
+    packets_received: int = 0
+
+    def add_host(self, result: HostResult) -> None:
+        if result.address not in self.hosts:
+            self.order.append(result.address)
+        self.hosts[result.address] = result
+
+    def report(self, args: str) -> ScanReport:
+        hosts = tuple(self.hosts[a] for a in self.order)
+        up = sum(1 for h in hosts if h.status is not HostStatus.DOWN)
+        ports = {}
+        if self.ports is not None:
+            for proto in sorted(self.ports.protocols):
+                ports[proto] = PortList(**{proto: self.ports.ports(proto)}).to_nmap_spec()[2:]
+        return ScanReport(
+            hosts=hosts,
+            scan_types=self.scan_types,
+            ports=ports,
+            args=args,
+            stats=ScanStats(
+                start=self.started,
+                end=time.time(),
+                hosts_total=len(hosts),
+                hosts_up=up,
+                hosts_down=len(hosts) - up,
+                packets_sent=self.packets_sent,
+                packets_received=self.packets_received,
+            ),
+            version=__version__,
+        )
+
+
+async def _run_raw(
+    run: _Run, scanner: ProbeScanner[Any], what: str, icmp_id: int | None = None
+) -> None:
+    async with RawEngine.acquire(what) as engine:
+        sent0, recv0 = engine.packets_sent, engine.packets_received
+        keys: list[FlowKey] = []
+        protos = ["tcp", "udp"] if {6, 17} & scanner.protocols else []
+        src_ports: list[int] = scanner.src_ports  # type: ignore[attr-defined]
+        keys += [(p, port) for p in protos for port in src_ports]  # type: ignore[misc]
+        if icmp_id is not None:
+            keys.append(("icmp", icmp_id))
+        versions = {h.version for h in scanner.hosts}  # type: ignore[attr-defined]
+        await engine.run(scanner, keys, versions)
+        run.packets_sent += engine.packets_sent - sent0
+        run.packets_received += engine.packets_received - recv0
+
+
+def _src_block(opts: ResolvedOptions) -> int:
+    return max(2, min(opts.timing.max_retries + 1, 16))
+
+
+async def _discover(
+    run: _Run, hosts: list[IPAddress], emit: Emit[HostResult], probes: Sequence[DiscoveryProbe]
+) -> list[HostResult]:
+    opts = run.opts
+    if not hosts:
+        return []
+    if not has_raw_privilege():
+        return await _discover_unprivileged(run, hosts, emit)
+    family = socket.AF_INET6 if hosts[0].version == 6 else socket.AF_INET
+    reservation = reserve_source_ports(_src_block(opts), family=family, first=opts.source_port)
+    try:
+        scanner = DiscoveryScanner(
+            hosts=hosts,
+            probes=probes,
+            sources=_sources(opts),
+            src_ports=reservation.ports,
+            emit=emit,
+            ttl=opts.ttl or 64,
+            order=_order(len(hosts) * len(probes), opts),
+            timing=opts.timing,
+            rate=_rate(opts),
+        )
+        await _run_raw(run, scanner, "host discovery", scanner.icmp_id)
+    finally:
+        reservation.close()
+    by_addr = {r.address: r for r in scanner.results}
+    return [by_addr[h] for h in hosts if h in by_addr]
+
+
+async def _discover_unprivileged(
+    run: _Run, hosts: list[IPAddress], emit: Emit[HostResult]
+) -> list[HostResult]:
+    """nmap's unprivileged ping: a connect to 80 and 443; an answer of any kind means up."""
+    found: dict[IPAddress, HostResult] = {}
+    ports = list(_UNPRIVILEGED_PING_PORTS)
+
+    def on_port(p: PortResult) -> None:
+        if p.address in found:
+            return
+        if p.reason.kind in (ReasonKind.SYN_ACK, ReasonKind.CONN_REFUSED):
+            result = HostResult(p.address, HostStatus.UP, Reason(p.reason.kind))
+            found[p.address] = result
+            emit(result)
+
+    await run_connect_scan(
+        hosts,
+        ports,
+        iter(range(len(hosts) * len(ports))),
+        timing=attrs.evolve(run.opts.timing, max_retries=0),
+        concurrency=run.opts.connect_concurrency,
+        emit=on_port,
+        source=run.opts.source_address,
+    )
+    results = []
+    for h in hosts:
+        if h not in found:
+            found[h] = HostResult(h, HostStatus.DOWN, Reason(ReasonKind.NO_RESPONSE))
+            emit(found[h])
+        results.append(found[h])
+    return results
+
+
+async def _port_scan(
+    run: _Run, kind: ScanType, hosts: list[IPAddress], ports: Sequence[int], emit: Emit[PortResult]
+) -> list[PortResult]:
+    opts = run.opts
+    if not hosts or not ports:
+        return []
+    order = _order(len(hosts) * len(ports), opts)
+    if kind == "connect":
+        return await run_connect_scan(
+            hosts,
+            ports,
+            order,
+            timing=opts.timing,
+            concurrency=opts.connect_concurrency,
+            emit=emit,
+            source=opts.source_address,
+        )
+    family = socket.AF_INET6 if hosts[0].version == 6 else socket.AF_INET
+    reservation = reserve_source_ports(_src_block(opts), family=family, first=opts.source_port)
+    try:
+        cls = SynScanner if kind == "syn" else UdpScanner
+        scanner = cls(
+            hosts=hosts,
+            ports=ports,
+            sources=_sources(opts),
+            src_ports=reservation.ports,
+            emit=emit,
+            ttl=opts.ttl or 64,
+            order=order,
+            timing=opts.timing,
+            rate=_rate(opts),
+        )
+        what = "SYN scan (-sS)" if kind == "syn" else "UDP scan (-sU)"
+        await _run_raw(run, scanner, what)
+    finally:
+        reservation.close()
+    return scanner.results
+
+
+async def _execute(
+    run: _Run,
+    targets: TargetsArg,
+    *,
+    exclude: str | Iterable[str] | None,
+    ipv6: bool,
+    discovery: bool,
+    probes: Sequence[DiscoveryProbe],
+    kinds: Sequence[ScanType],
+    emit_host: Emit[HostResult] | None,
+    emit_port: Emit[PortResult] | None,
+    args: str,
+) -> ScanReport:
+    resolver = Resolver(run.dns_servers)
+    try:
+        hosts, names = await _resolve_targets(targets, resolver, exclude, ipv6)
+        if discovery:
+            found = await _discover(run, hosts, emit_host or (lambda _r: None), probes)
+            for r in found:
+                run.add_host(r)
+            up = [r.address for r in found if r.status is HostStatus.UP]
+        else:
+            for h in hosts:
+                run.add_host(HostResult(h, HostStatus.UP, Reason(ReasonKind.USER_SET)))
+            up = list(hosts)
+        for kind in kinds:
+            proto = "udp" if kind == "udp" else "tcp"
+            assert run.ports is not None
+            ports = run.ports.ports(proto)
+            results = await _port_scan(run, kind, up, ports, emit_port or (lambda _r: None))
+            by_host: dict[IPAddress, list[PortResult]] = {}
+            for p in results:
+                by_host.setdefault(p.address, []).append(p)
+            for addr, plist in by_host.items():
+                run.add_host(merge_ports(run.hosts[addr], plist))
+        await _attach_names(run, resolver, names)
+    finally:
+        await resolver.close()
+    return run.report(args)
+
+
+async def _attach_names(run: _Run, resolver: Resolver, names: dict[IPAddress, str]) -> None:
+    ptr: dict[IPAddress, str] = {}
+    if run.resolve_names:
+        up = [a for a, h in run.hosts.items() if h.status is not HostStatus.DOWN]
+        ptr = await resolver.reverse_all(up)
+    for addr, host in list(run.hosts.items()):
+        hostnames = []
+        if addr in names:
+            hostnames.append(Hostname(names[addr], "user"))
+        if addr in ptr:
+            hostnames.append(Hostname(ptr[addr], "PTR"))
+        if hostnames:
+            run.hosts[addr] = attrs.evolve(host, hostnames=tuple(hostnames))
+
+
+def _make_run(  # noqa: PLR0917 - private, called from three places with the same six values
+    options: ScanOptions | None,
+    kw: dict[str, Any],
+    scan_types: tuple[str, ...],
+    ports: PortList | None,
+    resolve_names: bool,
+    dns_servers: Sequence[str] | None,
+) -> _Run:
+    opts = _options(options, kw).resolved()
+    return _Run(opts, scan_types, ports, resolve_names, dns_servers)
+
+
+# -- public functions --------------------------------------------------------------------
+
+
+def ping_scan(
+    targets: TargetsArg,
+    *,
+    probes: Sequence[DiscoveryProbe] | None = None,
+    exclude: str | Iterable[str] | None = None,
+    ipv6: bool = False,
+    resolve_names: bool = False,
+    dns_servers: Sequence[str] | None = None,
+    options: ScanOptions | None = None,
+    **option_kw: Any,
+) -> ScanHandle[HostResult]:
+    """Host discovery only (nmap ``-sn``): which targets are up, with reason and latency.
+
+    With CAP_NET_RAW it sends nmap's default probes (ICMP echo, SYN to 443, ACK to 80, ICMP
+    timestamp) or ``probes``; without, a TCP connect to ports 80 and 443.
+    """
+    run = _make_run(options, option_kw, ("ping",), None, resolve_names, dns_servers)
+
+    async def go(emit: Emit[HostResult]) -> ScanReport:
+        return await _execute(
+            run,
+            targets,
+            exclude=exclude,
+            ipv6=ipv6,
+            discovery=True,
+            probes=probes or DEFAULT_PROBES,
+            kinds=(),
+            emit_host=emit,
+            emit_port=None,
+            args="ping_scan",
+        )
+
+    return ScanHandle(go)
+
+
+def _port_scan_handle(
+    kinds: tuple[ScanType, ...],
+    targets: TargetsArg,
+    ports: PortsArg,
+    *,
+    discovery: bool,
+    probes: Sequence[DiscoveryProbe] | None,
+    exclude: str | Iterable[str] | None,
+    ipv6: bool,
+    resolve_names: bool,
+    dns_servers: Sequence[str] | None,
+    options: ScanOptions | None,
+    option_kw: dict[str, Any],
+    stream_hosts: bool,
+    name: str,
+) -> ScanHandle[Any]:
+    if not kinds:
+        raise OptionsError("no scan type given")
+    for kind in kinds:
+        if kind not in ("syn", "connect", "udp"):
+            raise OptionsError(f"unknown scan type {kind!r}: expected syn, connect or udp")
+        if kind != "connect":
+            require_raw("SYN scan (-sS)" if kind == "syn" else "UDP scan (-sU)")
+    protocols = sorted({"udp" if k == "udp" else "tcp" for k in kinds})
+    port_list = _port_list(ports, protocols)
+    types = tuple({"syn": "syn", "connect": "connect", "udp": "udp"}[k] for k in kinds)
+    run = _make_run(options, option_kw, types, port_list, resolve_names, dns_servers)
+
+    async def go(emit: Emit[Any]) -> ScanReport:
+        return await _execute(
+            run,
+            targets,
+            exclude=exclude,
+            ipv6=ipv6,
+            discovery=discovery,
+            probes=probes or DEFAULT_PROBES,
+            kinds=kinds,
+            emit_host=emit if stream_hosts else None,
+            emit_port=emit,
+            args=name,
+        )
+
+    return ScanHandle(go)
+
+
+def connect_scan(
+    targets: TargetsArg,
+    ports: PortsArg = None,
+    *,
+    exclude: str | Iterable[str] | None = None,
+    ipv6: bool = False,
+    resolve_names: bool = False,
+    dns_servers: Sequence[str] | None = None,
+    options: ScanOptions | None = None,
+    **option_kw: Any,
+) -> ScanHandle[PortResult]:
+    """TCP connect scan (nmap ``-sT``): needs no privilege. Discovery is skipped (-Pn)."""
+    return _port_scan_handle(
+        ("connect",), targets, ports, discovery=False, probes=None, exclude=exclude,
+        ipv6=ipv6, resolve_names=resolve_names, dns_servers=dns_servers, options=options,
+        option_kw=option_kw, stream_hosts=False, name="connect_scan",
+    )  # fmt: skip
+
+
+def syn_scan(
+    targets: TargetsArg,
+    ports: PortsArg = None,
+    *,
+    exclude: str | Iterable[str] | None = None,
+    ipv6: bool = False,
+    resolve_names: bool = False,
+    dns_servers: Sequence[str] | None = None,
+    options: ScanOptions | None = None,
+    **option_kw: Any,
+) -> ScanHandle[PortResult]:
+    """TCP SYN scan (nmap ``-sS``); needs CAP_NET_RAW. Discovery is skipped (-Pn)."""
+    return _port_scan_handle(
+        ("syn",), targets, ports, discovery=False, probes=None, exclude=exclude,
+        ipv6=ipv6, resolve_names=resolve_names, dns_servers=dns_servers, options=options,
+        option_kw=option_kw, stream_hosts=False, name="syn_scan",
+    )  # fmt: skip
+
+
+def udp_scan(
+    targets: TargetsArg,
+    ports: PortsArg = None,
+    *,
+    exclude: str | Iterable[str] | None = None,
+    ipv6: bool = False,
+    resolve_names: bool = False,
+    dns_servers: Sequence[str] | None = None,
+    options: ScanOptions | None = None,
+    **option_kw: Any,
+) -> ScanHandle[PortResult]:
+    """UDP scan (nmap ``-sU``); needs CAP_NET_RAW. Discovery is skipped (-Pn)."""
+    return _port_scan_handle(
+        ("udp",), targets, ports, discovery=False, probes=None, exclude=exclude,
+        ipv6=ipv6, resolve_names=resolve_names, dns_servers=dns_servers, options=options,
+        option_kw=option_kw, stream_hosts=False, name="udp_scan",
+    )  # fmt: skip
+
+
+def scan(
+    targets: TargetsArg,
+    ports: PortsArg = None,
+    *,
+    scan_types: Sequence[ScanType] | None = None,
+    skip_discovery: bool = False,
+    probes: Sequence[DiscoveryProbe] | None = None,
+    exclude: str | Iterable[str] | None = None,
+    ipv6: bool = False,
+    resolve_names: bool = False,
+    dns_servers: Sequence[str] | None = None,
+    options: ScanOptions | None = None,
+    **option_kw: Any,
+) -> ScanHandle[HostResult | PortResult]:
+    """Discovery, then port scans of the hosts found up (nmap's default flow).
+
+    ``scan_types`` defaults to SYN with CAP_NET_RAW and connect without (as nmap chooses);
+    ``skip_discovery=True`` is nmap's ``-Pn``. Iterating yields HostResults from discovery
+    and PortResults from the port scans.
+    """
+    kinds: tuple[ScanType, ...] = (
+        tuple(scan_types)
+        if scan_types is not None
+        else (("syn",) if has_raw_privilege() else ("connect",))
+    )
+    return _port_scan_handle(
+        kinds, targets, ports, discovery=not skip_discovery, probes=probes,
+        exclude=exclude, ipv6=ipv6, resolve_names=resolve_names, dns_servers=dns_servers,
+        options=options, option_kw=option_kw, stream_hosts=True, name="scan",
+    )  # fmt: skip

@@ -1,0 +1,276 @@
+"""The generic probe-scanning state machine shared by the SYN, UDP and discovery scanners.
+
+How this works
+--------------
+A scan is a space of ``n_hosts * per_host`` probes; probe ``i`` is slot ``i % per_host``
+of host ``i // per_host``. The probes are visited in the order an iterator of indices
+gives (a seeded permutation, so hosts interleave and no host is hammered); nothing is
+materialised per probe except
+
+* ``decided``: one bit per probe (the only state proportional to the space),
+* ``outstanding``: the probes in flight (bounded by the congestion window): index ->
+  ``[tryno, first_sent, last_sent]``, plus a heap of their deadlines (stale heap entries
+  are skipped lazily),
+* ``ready``: probes whose try timed out and that wait for their retransmission, and
+  probes whose host could not take a probe when they came up (scan delay, host window).
+
+``poll(now, limit)`` expires timed-out probes (each either queued for retransmission,
+while the host's retry allowance lasts, or decided by :meth:`timeout_outcome`) and then
+hands out up to ``limit`` ``(index, tryno)`` pairs to send, as far as the rate limiter and
+the group and host congestion windows allow: retransmissions and deferred probes first,
+then fresh ones. ``receive(packet, now)`` asks the subclass to ``match`` the packet to a
+probe; an answer decides the probe, feeds an RTT sample when the try it answers is known
+(Karn's rule: the try number travels in the probe) and tells the congestion control
+whether it revealed a drop (an answer to a retransmission).
+
+Subclasses build the packets (``build``), recognise answers (``match``), say what silence
+means (``timeout_outcome``) and turn decisions into results (``decided``). Everything here
+is pure: the engine feeds packets and the clock and sends what ``poll`` hands out.
+"""
+
+from __future__ import annotations
+
+import abc
+import heapq
+from collections import deque
+from collections.abc import Iterator
+from typing import Generic, TypeVar
+
+from pyscan._core.rate import RateLimiter
+from pyscan._core.timing import GroupTiming, HostTiming, TimingParams
+from pyscan._models import IPAddress
+from pyscan._wire.packet import Packet
+
+__all__ = ["Outcome", "ProbeScanner"]
+
+Outcome = TypeVar("Outcome")
+
+_MAX_SKIPS = 64
+
+
+class ProbeScanner(abc.ABC, Generic[Outcome]):
+    """Base of the raw-packet scanners (see the module docstring)."""
+
+    #: IP protocols whose packets this scanner wants to see (6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6).
+    protocols: frozenset[int] = frozenset()
+
+    def __init__(
+        self,
+        *,
+        n_hosts: int,
+        per_host: int,
+        order: Iterator[int],
+        timing: TimingParams,
+        rate: RateLimiter | None = None,
+        udp: bool = False,
+    ) -> None:
+        self.n_hosts = n_hosts
+        self.per_host = per_host
+        self.total = n_hosts * per_host
+        self._order = order
+        self._group = GroupTiming(timing, udp=udp)
+        self._hosts: dict[int, HostTiming] = {}
+        self._rate = rate
+        self._decided = bytearray((self.total + 7) // 8)
+        self.n_decided = 0
+        self._outstanding: dict[int, list[float]] = {}
+        self._host_out: dict[int, int] = {}
+        self._deadlines: list[tuple[float, int, int]] = []
+        self._ready: deque[tuple[int, int]] = deque()
+        self._fresh_exhausted = self.total == 0
+        self._wake: float | None = None
+        self.packets_sent = 0
+        self.packets_matched = 0
+        #: The time of the packet being matched (for latency in ``match``).
+        self.now = 0.0
+
+    # -- hooks ---------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def build(self, index: int, tryno: int) -> tuple[IPAddress, bytes]:
+        """The destination and the bytes of try ``tryno`` of probe ``index``."""
+
+    @abc.abstractmethod
+    def match(self, pkt: Packet) -> tuple[int, int | None, Outcome] | None:
+        """``(index, tryno or None if unknown, outcome)`` for an answer to one of our
+        probes, or None for anything else."""
+
+    @abc.abstractmethod
+    def timeout_outcome(self, index: int) -> Outcome:
+        """What it means that probe ``index`` got no answer after its last try."""
+
+    @abc.abstractmethod
+    def decided(self, index: int, outcome: Outcome, now: float) -> None:
+        """Probe ``index`` has its final outcome (called once per probe)."""
+
+    # -- state ---------------------------------------------------------------------------
+
+    @property
+    def done(self) -> bool:
+        """Whether every probe is decided."""
+        return self.n_decided >= self.total
+
+    def is_decided(self, index: int) -> bool:
+        """Whether probe ``index`` has its final outcome."""
+        return bool(self._decided[index >> 3] >> (index & 7) & 1)
+
+    @property
+    def in_flight(self) -> int:
+        """Probes sent and waiting for an answer or a timeout."""
+        return len(self._outstanding)
+
+    def host_timing(self, host: int, now: float) -> HostTiming:
+        """The timing state of host ``host`` (created on first use)."""
+        ht = self._hosts.get(host)
+        if ht is None:
+            ht = self._hosts[host] = self._group.new_host(now)
+        return ht
+
+    def last_sent(self, index: int) -> float | None:
+        """When the latest try of in-flight probe ``index`` was sent (None if not in flight)."""
+        entry = self._outstanding.get(index)
+        return None if entry is None else entry[2]
+
+    def settle(self, index: int) -> bool:
+        """Mark ``index`` decided without an outcome (a host already decided by another of
+        its probes); return False if it already was."""
+        if self.is_decided(index):
+            return False
+        self._decided[index >> 3] |= 1 << (index & 7)
+        self.n_decided += 1
+        if self._outstanding.pop(index, None) is not None:
+            self._host_out[index // self.per_host] -= 1
+        return True
+
+    def _decide(self, index: int, outcome: Outcome, now: float) -> None:
+        if self.settle(index):
+            self.decided(index, outcome, now)
+
+    # -- time ----------------------------------------------------------------------------
+
+    def _expire(self, now: float) -> None:
+        heap = self._deadlines
+        while heap and heap[0][0] <= now:
+            _, index, tryno = heapq.heappop(heap)
+            entry = self._outstanding.get(index)
+            if entry is None or int(entry[0]) != tryno:
+                continue  # answered, or a later try is in flight
+            del self._outstanding[index]
+            host = index // self.per_host
+            self._host_out[host] -= 1
+            ht = self.host_timing(host, now)
+            if ht.may_retransmit(tryno) and not ht.timed_out(now):
+                self._ready.append((index, tryno + 1))
+            else:
+                self._decide(index, self.timeout_outcome(index), now)
+
+    def next_deadline(self) -> float | None:
+        """When :meth:`poll` next needs calling without any packet arriving."""
+        times = [t for t in (self._wake,) if t is not None]
+        if self._deadlines:
+            times.append(self._deadlines[0][0])
+        return min(times) if times else None
+
+    # -- sending -------------------------------------------------------------------------
+
+    def _candidate(self) -> tuple[int, int] | None:
+        while self._ready:
+            index, tryno = self._ready.popleft()
+            if not self.is_decided(index) and index not in self._outstanding:
+                return index, tryno
+        while not self._fresh_exhausted:
+            fresh = next(self._order, None)
+            if fresh is None:
+                self._fresh_exhausted = True
+                break
+            if not self.is_decided(fresh):
+                return fresh, 0
+        return None
+
+    def poll(self, now: float, limit: int) -> list[tuple[int, int]]:
+        """Expire what timed out, then the probes to send now: ``(index, tryno)`` pairs.
+
+        The caller sends them (``build``) right away; they count as sent at ``now``.
+        """
+        self._expire(now)
+        self._wake = None
+        out: list[tuple[int, int]] = []
+        deferred: list[tuple[int, int]] = []
+        rate = self._rate
+        while len(out) < limit and len(deferred) < _MAX_SKIPS:
+            cc = self._group.can_send(len(self._outstanding))
+            if rate is not None:
+                if not rate.may_send(now, cc):
+                    self._wake = rate.next_time(now, cc)
+                    break
+                forced = not cc
+            elif not cc:
+                break
+            else:
+                forced = False
+            cand = self._candidate()
+            if cand is None:
+                break
+            index, tryno = cand
+            host = index // self.per_host
+            ht = self.host_timing(host, now)
+            if ht.timed_out(now):
+                self._decide(index, self.timeout_outcome(index), now)
+                continue
+            host_out = self._host_out.get(host, 0)
+            if not ht.scan_delay.ready(now) or not (forced or ht.cwnd.can_send(host_out)):
+                deferred.append(cand)
+                gate = ht.next_send_time(now)
+                if gate > now and (self._wake is None or gate < self._wake):
+                    self._wake = gate
+                continue
+            entry = self._outstanding.get(index)
+            first = now if entry is None or tryno == 0 else entry[1]
+            self._outstanding[index] = [float(tryno), first, now]
+            self._host_out[host] = host_out + 1
+            heapq.heappush(self._deadlines, (ht.probe_deadline(now), index, tryno))
+            ht.on_send(now)
+            if rate is not None:
+                rate.on_send(now)
+            out.append(cand)
+        # Deferred probes go back to the front, in their order.
+        self._ready.extendleft(reversed(deferred))
+        self.packets_sent += len(out)
+        return out
+
+    def pending_send(self) -> bool:
+        """Whether probes wait to be sent (as opposed to answers being awaited)."""
+        return bool(self._ready) or not self._fresh_exhausted
+
+    # -- receiving -----------------------------------------------------------------------
+
+    def receive(self, pkt: Packet, now: float) -> bool:
+        """Feed a packet the demultiplexer routed here; return whether it decided a probe."""
+        self.now = now
+        found = self.match(pkt)
+        if found is None:
+            return False
+        index, tryno, outcome = found
+        if not 0 <= index < self.total or self.is_decided(index):
+            return False
+        self.packets_matched += 1
+        host = index // self.per_host
+        ht = self.host_timing(host, now)
+        entry = self._outstanding.get(index)
+        sample: float | None = None
+        first_sent: float | None = None
+        if entry is not None:
+            last_try = int(entry[0])
+            first_sent = entry[1]
+            if (tryno is None and last_try == 0) or tryno == last_try:
+                sample = max(0.0, now - entry[2])
+        ht.on_answer(
+            now,
+            tryno=tryno or 0,
+            rtt_sample=sample,
+            host_outstanding=self._host_out.get(host, 0),
+            group_outstanding=len(self._outstanding),
+            first_sent=first_sent,
+        )
+        self._decide(index, outcome, now)
+        return True

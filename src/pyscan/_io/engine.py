@@ -1,0 +1,242 @@
+"""The raw-socket engine: one per event loop, shared by every raw scan running in it.
+
+How this works
+--------------
+The engine owns the raw sockets: one IPv4 send socket (``IPPROTO_RAW``: we write the IP
+header), IPv4 receive sockets per protocol a scan needs (TCP, UDP, ICMP: the kernel hands
+each a copy of every incoming packet of that protocol, IP header included), and for IPv6
+an ``AF_PACKET`` receive socket (raw IPv6 sockets strip the header we need) and an
+``IPPROTO_RAW`` send socket. Receive sockets are registered with the loop as readers; a
+reader drains its socket, parses each packet once and hands it to the scan that owns its
+flow key (:class:`~pyscan._core.demux.Demultiplexer`), then wakes that scan.
+
+Each scan runs :meth:`RawEngine.run`: poll the pure scanner for probes to send, send them,
+then sleep until the scanner's next deadline or until a packet for it arrives. Nothing in
+the loop blocks: sends are non-blocking and a full socket buffer only makes the scan wait
+a little and try again. The last scan to leave closes every socket (also on error and on
+cancellation).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import socket
+from collections.abc import Iterable
+from typing import Any
+
+from pyscan._core.demux import Demultiplexer, FlowKey
+from pyscan._core.probescan import ProbeScanner
+from pyscan._io.netutil import require_raw
+from pyscan._models import IPAddress
+from pyscan._wire.packet import parse_packet
+from pyscan.errors import PacketError, ScanError
+
+__all__ = ["RawEngine"]
+
+log = logging.getLogger("pyscan.engine")
+
+_BATCH = 256  # probes handed out per poll before yielding to the loop
+_READ_BURST = 1024  # packets read per readable callback before yielding
+_ETH_P_IPV6 = 0x86DD
+_PACKET_OUTGOING = 4
+_IPV6_HDRINCL = 36
+
+_engines: dict[asyncio.AbstractEventLoop, RawEngine] = {}
+
+
+class RawEngine:
+    """Raw sockets, the demultiplexer and the scan loop (see the module docstring)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.demux: Demultiplexer[ProbeScanner[Any]] = Demultiplexer()
+        self._send4: socket.socket | None = None
+        self._send6: socket.socket | None = None
+        self._recv: dict[tuple[int, int], socket.socket] = {}
+        self._wakes: dict[ProbeScanner[Any], asyncio.Event] = {}
+        self._users = 0
+        self.packets_sent = 0
+        self.packets_received = 0
+        self.send_errors = 0
+
+    # -- lifetime ------------------------------------------------------------------------
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def acquire(cls, what: str = "this scan") -> Any:
+        """The running loop's engine, created on first use and closed after its last user."""
+        require_raw(what)
+        loop = asyncio.get_running_loop()
+        engine = _engines.get(loop)
+        if engine is None:
+            engine = _engines[loop] = cls(loop)
+        engine._users += 1
+        try:
+            yield engine
+        finally:
+            engine._users -= 1
+            if engine._users == 0:
+                engine.close()
+                if _engines.get(loop) is engine:
+                    del _engines[loop]
+
+    def close(self) -> None:
+        """Unregister readers and close every socket."""
+        for sock in self._recv.values():
+            with contextlib.suppress(Exception):
+                self.loop.remove_reader(sock.fileno())
+            sock.close()
+        self._recv.clear()
+        for s in (self._send4, self._send6):
+            if s is not None:
+                s.close()
+        self._send4 = self._send6 = None
+
+    @property
+    def open_sockets(self) -> int:
+        """How many sockets the engine holds (0 once closed)."""
+        return len(self._recv) + (self._send4 is not None) + (self._send6 is not None)
+
+    # -- sockets -------------------------------------------------------------------------
+
+    def _open(self, family: int, kind: int, proto: int) -> socket.socket:
+        try:
+            sock = socket.socket(family, kind, proto)
+        except PermissionError as exc:
+            require_raw("raw scanning")
+            raise ScanError(f"cannot open raw socket: {exc}") from exc
+        except OSError as exc:
+            raise ScanError(f"cannot open raw socket: {exc.strerror or exc}") from exc
+        sock.setblocking(False)
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+        return sock
+
+    def _listen(self, version: int, proto: int) -> None:
+        key = (version, proto if version == 4 else 0)
+        if key in self._recv:
+            return
+        if version == 4:
+            sock = self._open(socket.AF_INET, socket.SOCK_RAW, proto)
+        else:
+            sock = self._open(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(_ETH_P_IPV6))
+        self._recv[key] = sock
+        self.loop.add_reader(sock.fileno(), self._readable, sock, version == 6)
+
+    def _sender(self, version: int) -> socket.socket:
+        if version == 4:
+            if self._send4 is None:
+                self._send4 = self._open(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+            return self._send4
+        if self._send6 is None:
+            s = self._open(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
+            with contextlib.suppress(OSError):
+                s.setsockopt(socket.IPPROTO_IPV6, _IPV6_HDRINCL, 1)
+            self._send6 = s
+        return self._send6
+
+    # -- receive path --------------------------------------------------------------------
+
+    def _readable(self, sock: socket.socket, packet_socket: bool) -> None:
+        now = self.loop.time()
+        woken: set[ProbeScanner[Any]] = set()
+        for _ in range(_READ_BURST):
+            try:
+                if packet_socket:
+                    data, addr = sock.recvfrom(65535)
+                    if addr[2] == _PACKET_OUTGOING:
+                        continue
+                else:
+                    data = sock.recv(65535)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:
+                log.debug("receive error: %s", exc)
+                break
+            self.packets_received += 1
+            try:
+                pkt = parse_packet(data)
+            except PacketError:
+                continue
+            owner = self.demux.owner(pkt)
+            if owner is not None and owner.receive(pkt, now):
+                woken.add(owner)
+        for owner in woken:
+            wake = self._wakes.get(owner)
+            if wake is not None:
+                wake.set()
+
+    # -- send path -----------------------------------------------------------------------
+
+    async def _send(self, dst: IPAddress, data: bytes) -> None:
+        sock = self._sender(dst.version)
+        addr: tuple[Any, ...] = (str(dst), 0) if dst.version == 4 else (str(dst), 0, 0, 0)
+        for _ in range(200):
+            try:
+                sock.sendto(data, addr)
+            except (BlockingIOError, InterruptedError):
+                await asyncio.sleep(0.001)
+                continue
+            except OSError as exc:
+                if exc.errno == errno.ENOBUFS:
+                    await asyncio.sleep(0.001)
+                    continue
+                # EPERM (a local firewall), ENETUNREACH, EHOSTUNREACH: the probe is lost;
+                # the scanner will see silence and decide as nmap does.
+                self.send_errors += 1
+                log.debug("send to %s failed: %s", dst, exc)
+                return
+            self.packets_sent += 1
+            return
+        self.send_errors += 1
+
+    # -- a scan --------------------------------------------------------------------------
+
+    async def run(
+        self, scanner: ProbeScanner[Any], keys: Iterable[FlowKey], versions: Iterable[int]
+    ) -> None:
+        """Drive ``scanner`` to completion, routing packets with ``keys`` to it."""
+        versions = set(versions)
+        for version in versions:
+            for proto in scanner.protocols:
+                if version == 4 and proto != 58:
+                    self._listen(4, proto)
+                elif version == 6 and proto != 1:
+                    self._listen(6, 0)
+        wake = asyncio.Event()
+        self._wakes[scanner] = wake
+        registered: list[FlowKey] = []
+        try:
+            for key in keys:
+                self.demux.register(key, scanner)
+                registered.append(key)
+            await self._drive(scanner, wake)
+        finally:
+            self.demux.unregister(scanner)
+            self._wakes.pop(scanner, None)
+
+    async def _drive(self, scanner: ProbeScanner[Any], wake: asyncio.Event) -> None:
+        loop = self.loop
+        while not scanner.done:
+            now = loop.time()
+            batch = scanner.poll(now, _BATCH)
+            for index, tryno in batch:
+                dst, data = scanner.build(index, tryno)
+                await self._send(dst, data)
+            if scanner.done:
+                break
+            if len(batch) == _BATCH:
+                await asyncio.sleep(0)  # let the readers run, then send more
+                continue
+            deadline = scanner.next_deadline()
+            timeout = 1.0 if deadline is None else max(0.0, deadline - loop.time())
+            if timeout <= 0:
+                await asyncio.sleep(0)
+                continue
+            wake.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await wake.wait()

@@ -1,0 +1,141 @@
+"""What the raw port scanners share: the probe space, the keyed cookie, ICMP reasons."""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import os
+import struct
+from collections.abc import Callable, Sequence
+
+from pyscan._core.probescan import ProbeScanner
+from pyscan._models import IPAddress, PortResult, PortState, Protocol, Reason, ReasonKind
+from pyscan._wire.icmp import ICMPError
+from pyscan._wire.packet import Packet
+
+__all__ = [
+    "UNREACH_REASONS",
+    "Cookie",
+    "PortOutcome",
+    "PortScanner",
+]
+
+#: ICMP destination-unreachable codes (v4) that mean "filtered", with nmap's reasons.
+UNREACH_REASONS: dict[int, ReasonKind] = {
+    0: ReasonKind.NET_UNREACH,
+    1: ReasonKind.HOST_UNREACH,
+    2: ReasonKind.PROTO_UNREACH,
+    3: ReasonKind.PORT_UNREACH,
+    9: ReasonKind.NET_PROHIBITED,
+    10: ReasonKind.HOST_PROHIBITED,
+    13: ReasonKind.ADMIN_PROHIBITED,
+}
+#: ICMPv6 destination-unreachable codes, mapped the same way.
+UNREACH6_REASONS: dict[int, ReasonKind] = {
+    0: ReasonKind.NET_UNREACH,  # no route
+    1: ReasonKind.ADMIN_PROHIBITED,
+    3: ReasonKind.HOST_UNREACH,  # address unreachable
+    4: ReasonKind.PORT_UNREACH,
+}
+
+PortOutcome = tuple[PortState, Reason]
+
+_COOKIE_INPUT = struct.Struct("!16sHH")
+
+
+class Cookie:
+    """A keyed 32-bit cookie of (destination, destination port, source port).
+
+    Carried in a probe's sequence number, it lets an answer be recognised from its
+    acknowledgement number alone: no table of sent probes is needed, and blind or stray
+    packets do not match.
+    """
+
+    __slots__ = ("_key",)
+
+    def __init__(self, key: bytes | None = None) -> None:
+        self._key = key if key is not None else os.urandom(16)
+
+    def __call__(self, dst: bytes, dst_port: int, src_port: int) -> int:
+        digest = hashlib.blake2b(
+            _COOKIE_INPUT.pack(dst, dst_port, src_port), key=self._key, digest_size=4
+        ).digest()
+        return int.from_bytes(digest, "big")
+
+
+class PortScanner(ProbeScanner[PortOutcome]):
+    """A raw scan of ``hosts x ports`` of one protocol, results emitted as PortResults.
+
+    The try number travels in the source port: try ``t`` leaves from ``src_ports[t %
+    len(src_ports)]``, so an answer says which transmission it answers (Karn's rule).
+    """
+
+    protocol: Protocol = "tcp"
+
+    def __init__(
+        self,
+        *,
+        hosts: Sequence[IPAddress],
+        ports: Sequence[int],
+        sources: Callable[[IPAddress], IPAddress],
+        src_ports: Sequence[int],
+        emit: Callable[[PortResult], None],
+        **kw: object,
+    ) -> None:
+        super().__init__(n_hosts=len(hosts), per_host=len(ports), **kw)  # type: ignore[arg-type]
+        self.hosts = list(hosts)
+        self.ports = list(ports)
+        self.packed = [h.packed for h in self.hosts]
+        self.host_index = {p: i for i, p in enumerate(self.packed)}
+        self.port_index = {p: i for i, p in enumerate(self.ports)}
+        self.src_ports = list(src_ports)
+        self.src_index = {p: i for i, p in enumerate(self.src_ports)}
+        self.sources = [sources(h) for h in self.hosts]
+        self.emit = emit
+        self.results: list[PortResult] = []
+
+    def locate(
+        self, dst: bytes, dst_port: int | None, src_port: int | None
+    ) -> tuple[int, int] | None:
+        """``(index, tryno)`` of the probe sent to ``dst:dst_port`` from ``src_port``."""
+        if dst_port is None or src_port is None:
+            return None
+        host = self.host_index.get(dst)
+        k = self.port_index.get(dst_port)
+        t = self.src_index.get(src_port)
+        if host is None or k is None or t is None:
+            return None
+        return host * self.per_host + k, t
+
+    def icmp_outcome(self, pkt: Packet, icmp: ICMPError) -> PortOutcome | None:
+        """The outcome an ICMP destination-unreachable gives a probe, or None."""
+        v6 = pkt.version == 6
+        if icmp.type != (1 if v6 else 3):
+            return None
+        kind = (UNREACH6_REASONS if v6 else UNREACH_REASONS).get(icmp.code)
+        if kind is None:
+            return None
+        state = self.icmp_state(kind)
+        return state, Reason(kind, pkt_ttl(pkt), pkt.src_ip)
+
+    def icmp_state(self, kind: ReasonKind) -> PortState:
+        """The state an ICMP unreachable of ``kind`` means for this protocol."""
+        return PortState.FILTERED
+
+    def decided(self, index: int, outcome: PortOutcome, now: float) -> None:
+        host, k = divmod(index, self.per_host)
+        state, reason = outcome
+        result = PortResult(self.hosts[host], self.protocol, self.ports[k], state, reason)
+        self.results.append(result)
+        self.emit(result)
+
+
+def pkt_ttl(pkt: Packet) -> int:
+    """The TTL (IPv4) or hop limit (IPv6) a packet arrived with."""
+    ip = pkt.ip
+    return ip.hop_limit if pkt.version == 6 else ip.ttl  # type: ignore[union-attr]
+
+
+def int_address(addr: IPAddress) -> int:
+    """An address as the integer the packet templates take."""
+    return int(ipaddress.ip_address(addr))

@@ -1,0 +1,99 @@
+"""UDP scan: any UDP answer -> open, ICMP port unreachable -> closed, other ICMP
+unreachables -> filtered, silence after retries -> open|filtered.
+
+Probes carry a protocol payload for well-known ports (:mod:`.payloads`). Targets running
+Linux rate-limit ICMP errors (about one per second per destination after a small burst),
+so closed ports answer slowly: the congestion control treats an answer to a
+retransmission as a drop, shrinks the window and raises the per-host retry allowance and
+scan delay, as nmap does. See docs/udp.md for what to expect on large UDP scans.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from pyscan._models import IPAddress, PortResult, PortState, Reason, ReasonKind
+from pyscan._scanners._common import PortOutcome, PortScanner, int_address, pkt_ttl
+from pyscan._scanners.payloads import udp_payload
+from pyscan._wire.icmp import ICMPError
+from pyscan._wire.packet import Packet
+from pyscan._wire.template import UDPTemplate, UDPTemplate6
+
+__all__ = ["UdpScanner"]
+
+
+class UdpScanner(PortScanner):
+    """The UDP scan state machine (see the module docstring)."""
+
+    protocol = "udp"
+    protocols = frozenset({17, 1, 58})
+
+    def __init__(
+        self,
+        *,
+        hosts: Sequence[IPAddress],
+        ports: Sequence[int],
+        sources: Callable[[IPAddress], IPAddress],
+        src_ports: Sequence[int],
+        emit: Callable[[PortResult], None],
+        ttl: int = 64,
+        payload: Callable[[int], bytes] = udp_payload,
+        **kw: object,
+    ) -> None:
+        super().__init__(
+            hosts=hosts,
+            ports=ports,
+            sources=sources,
+            src_ports=src_ports,
+            emit=emit,
+            udp=True,
+            **kw,
+        )
+        self._dst_int = [int_address(h) for h in self.hosts]
+        self._payload = payload
+        self._templates: dict[tuple[IPAddress, bytes], UDPTemplate | UDPTemplate6] = {}
+        self._ttl = ttl
+
+    def _template(self, src: IPAddress, data: bytes) -> UDPTemplate | UDPTemplate6:
+        t = self._templates.get((src, data))
+        if t is None:
+            t = (
+                UDPTemplate6(src, data, hop_limit=self._ttl)
+                if src.version == 6
+                else UDPTemplate(src, data, ttl=self._ttl)
+            )
+            self._templates[(src, data)] = t
+        return t
+
+    def build(self, index: int, tryno: int) -> tuple[IPAddress, bytes]:
+        host, k = divmod(index, self.per_host)
+        dport = self.ports[k]
+        sport = self.src_ports[tryno % len(self.src_ports)]
+        template = self._template(self.sources[host], self._payload(dport))
+        return self.hosts[host], template.build(self._dst_int[host], dport, sport)
+
+    def match(self, pkt: Packet) -> tuple[int, int | None, PortOutcome] | None:
+        udp = pkt.udp
+        if udp is not None:
+            found = self.locate(pkt.src, udp.src_port, udp.dst_port)
+            if found is None:
+                return None
+            reason = Reason(ReasonKind.UDP_RESPONSE, pkt_ttl(pkt))
+            return found[0], found[1], (PortState.OPEN, reason)
+        icmp = pkt.icmp if pkt.icmp is not None else pkt.icmpv6
+        if isinstance(icmp, ICMPError) and icmp.quoted is not None and icmp.quoted.protocol == 17:
+            q = icmp.quoted
+            found = self.locate(q.dst, q.dst_port, q.src_port)
+            if found is None:
+                return None
+            outcome = self.icmp_outcome(pkt, icmp)
+            if outcome is None:
+                return None
+            return found[0], found[1], outcome
+        return None
+
+    def icmp_state(self, kind: ReasonKind) -> PortState:
+        return PortState.CLOSED if kind is ReasonKind.PORT_UNREACH else PortState.FILTERED
+
+    def timeout_outcome(self, index: int) -> PortOutcome:
+        return PortState.OPEN_FILTERED, Reason(ReasonKind.NO_RESPONSE)

@@ -1,0 +1,199 @@
+"""The public async API on loopback: reports, streaming, cancellation, privileges."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+import pyscan
+from pyscan._io import engine as engine_mod
+from pyscan._io import netutil
+from pyscan.errors import OptionsError, PrivilegeError
+
+ROOT = os.geteuid() == 0
+needs_root = pytest.mark.skipif(not ROOT, reason="raw-socket scans need root (CAP_NET_RAW)")
+
+
+@pytest.fixture
+def listeners() -> Iterator[tuple[list[int], list[int]]]:
+    """Two open TCP ports and two closed ones on 127.0.0.1."""
+    socks, open_ports = [], []
+    for _ in range(2):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        s.listen(64)
+        socks.append(s)
+        open_ports.append(s.getsockname()[1])
+    closed = []
+    for _ in range(2):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        closed.append(s.getsockname()[1])
+        s.close()
+    yield open_ports, closed
+    for s in socks:
+        s.close()
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+async def test_connect_scan_report(listeners: tuple[list[int], list[int]]) -> None:
+    open_ports, closed = listeners
+    report = await pyscan.connect_scan("127.0.0.1", open_ports + closed)
+    host = report.host("127.0.0.1")
+    assert {p.port for p in host.open_ports()} == set(open_ports)
+    states = {p.port: (p.state, p.reason.kind) for p in host.ports}
+    for port in closed:
+        assert states[port] == (pyscan.PortState.CLOSED, pyscan.ReasonKind.CONN_REFUSED)
+    assert report.scan_types == ("connect",)
+    assert report.stats.hosts_up == 1
+
+
+@needs_root
+async def test_syn_scan_report(listeners: tuple[list[int], list[int]]) -> None:
+    open_ports, closed = listeners
+    report = await pyscan.syn_scan("127.0.0.1", open_ports + closed)
+    got = {p.port: (p.state.value, p.reason.kind.value, p.reason.ttl) for p in report.all_ports()}
+    for port in open_ports:
+        assert got[port] == ("open", "syn-ack", 64)
+    for port in closed:
+        assert got[port] == ("closed", "reset", 64)
+    assert report.stats.packets_sent >= 4
+
+
+@needs_root
+async def test_udp_scan_report() -> None:
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind(("127.0.0.1", 0))
+    u.setblocking(False)
+    port = u.getsockname()[1]
+    loop = asyncio.get_running_loop()
+
+    async def answer() -> None:
+        while True:
+            _data, addr = await loop.sock_recvfrom(u, 2048)
+            await loop.sock_sendto(u, b"pong", addr)
+
+    task = asyncio.create_task(answer())
+    try:
+        report = await pyscan.udp_scan("127.0.0.1", [port, 9])
+    finally:
+        task.cancel()
+        u.close()
+    got = {p.port: (p.state.value, p.reason.kind.value) for p in report.all_ports()}
+    assert got == {port: ("open", "udp-response"), 9: ("closed", "port-unreach")}
+
+
+@needs_root
+async def test_ping_scan_loopback() -> None:
+    report = await pyscan.ping_scan("127.0.0.1")
+    (host,) = report.hosts
+    assert host.status is pyscan.HostStatus.UP
+    assert host.latency is not None
+    assert host.latency < 1
+
+
+@pytest.mark.parametrize("kind", ["connect", "syn"])
+async def test_results_stream_before_the_scan_ends(
+    kind: str, listeners: tuple[list[int], list[int]]
+) -> None:
+    if kind == "syn" and not ROOT:
+        pytest.skip("SYN scan needs root")
+    open_ports, _ = listeners
+    # 200 closed ports keep the scan busy after the first answers arrive.
+    fn = pyscan.connect_scan if kind == "connect" else pyscan.syn_scan
+    handle = fn("127.0.0.1", [*open_ports, *range(20000, 20200)], timing=3, max_retries=3)
+    first_seen_while_running = None
+    count = 0
+    async for _result in handle:
+        if first_seen_while_running is None:
+            first_seen_while_running = not handle.done()
+        count += 1
+    assert first_seen_while_running is True
+    assert count == 202
+    report = await handle
+    assert len(list(report.all_ports())) == 202
+
+
+async def test_iterating_after_awaiting_is_an_error(listeners: tuple[list[int], list[int]]) -> None:
+    handle = pyscan.connect_scan("127.0.0.1", listeners[0])
+    await handle
+    with pytest.raises(RuntimeError, match="iterate a scan before awaiting"):
+        async for _ in handle:
+            pass
+
+
+@needs_root
+async def test_cancelling_a_scan_leaves_no_socket_or_task() -> None:
+    gc.collect()
+    fds_before = _open_fds()
+    tasks_before = len(asyncio.all_tasks())
+    # 65535 ports at T2 (0.4 s between probes) run for hours: cancel one mid-way.
+    handle = pyscan.syn_scan("127.0.0.1", "1-65535", timing=2)
+    task = handle.start()
+    await asyncio.sleep(0.3)
+    assert not task.done()
+    assert engine_mod._engines, "the engine is open while scanning"
+    handle.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.sleep(0)
+    assert not engine_mod._engines, "the engine closed its sockets"
+    gc.collect()
+    assert _open_fds() == fds_before
+    assert len(asyncio.all_tasks()) == tasks_before
+
+
+async def test_breaking_out_of_iteration_cancels_the_connect_scan() -> None:
+    gc.collect()
+    fds_before = _open_fds()
+    handle = pyscan.connect_scan("127.0.0.1", "1-65535", timing=4)
+    async for _ in handle:
+        break
+    # The abandoned iterator is finalised by the loop (asyncgen hooks), which cancels the scan.
+    for _ in range(100):
+        if handle.done():
+            break
+        await asyncio.sleep(0.01)
+    assert handle.done()
+    gc.collect()
+    assert _open_fds() == fds_before
+
+
+async def test_two_scans_share_one_engine(listeners: tuple[list[int], list[int]]) -> None:
+    if not ROOT:
+        pytest.skip("SYN scan needs root")
+    open_ports, closed = listeners
+    a, b = await asyncio.gather(
+        pyscan.syn_scan("127.0.0.1", open_ports), pyscan.syn_scan("127.0.0.1", closed)
+    )
+    assert {p.state.value for p in a.all_ports()} == {"open"}
+    assert {p.state.value for p in b.all_ports()} == {"closed"}
+    assert not engine_mod._engines
+
+
+def test_works_from_asyncio_run(listeners: tuple[list[int], list[int]]) -> None:
+    report = asyncio.run(pyscan.connect_scan("127.0.0.1", listeners[0]).report())
+    assert len(report.host("127.0.0.1").open_ports()) == 2
+
+
+def test_privilege_error_names_the_capability(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(netutil, "has_raw_privilege", lambda: False)
+    with pytest.raises(PrivilegeError, match=r"CAP_NET_RAW.*connect_scan \(-sT\)"):
+        pyscan.syn_scan("127.0.0.1", "80")
+    with pytest.raises(PrivilegeError, match="CAP_NET_RAW"):
+        pyscan.udp_scan("127.0.0.1", "53")
+
+
+def test_bad_options_raise_options_error() -> None:
+    with pytest.raises(OptionsError):
+        pyscan.connect_scan("127.0.0.1", "80", min_rate=10, max_rate=1)
+    with pytest.raises(OptionsError):
+        pyscan.connect_scan("127.0.0.1", "80", no_such_option=1)
