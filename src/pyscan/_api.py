@@ -22,7 +22,7 @@ import attrs
 from pyscan._core.demux import FlowKey
 from pyscan._core.probescan import ProbeScanner
 from pyscan._core.rate import RateLimiter
-from pyscan._handle import Emit, ScanHandle
+from pyscan._handle import Emit, ScanHandle, ScanProgress
 from pyscan._io.connect import run_connect_scan
 from pyscan._io.engine import RawEngine
 from pyscan._io.netutil import (
@@ -177,6 +177,30 @@ class _Run:
     order: list[IPAddress] = attrs.field(factory=list)
     packets_sent: int = 0
     packets_received: int = 0
+    phase: str = "starting"
+    phase_started: float = attrs.field(factory=time.monotonic)
+    phase_total: int = 0
+    counter: Callable[[], int] | None = None
+    sent: Callable[[], int] | None = None
+
+    def enter(
+        self,
+        phase: str,
+        total: int,
+        counter: Callable[[], int],
+        sent: Callable[[], int] | None = None,
+    ) -> None:
+        """Start a phase of ``total`` probes whose decided count ``counter`` reports (and
+        ``sent`` the packets it has sent so far)."""
+        self.phase, self.phase_total, self.counter, self.sent = phase, total, counter, sent
+        self.phase_started = time.monotonic()
+
+    def progress(self) -> ScanProgress:
+        """The current phase's progress."""
+        done = self.counter() if self.counter is not None else 0
+        elapsed = time.monotonic() - self.phase_started
+        sent = self.packets_sent + (self.sent() if self.sent is not None else 0)
+        return ScanProgress(self.phase, done, self.phase_total, elapsed, sent)
 
     def add_host(self, result: HostResult) -> None:
         if result.address not in self.hosts:
@@ -251,6 +275,9 @@ async def _discover(
             timing=opts.timing,
             rate=_rate(opts),
         )
+        run.enter(
+            "ping scan", scanner.total, lambda: scanner.n_decided, lambda: scanner.packets_sent
+        )
         await _run_raw(run, scanner, "host discovery", scanner.icmp_id)
     finally:
         reservation.close()
@@ -299,13 +326,21 @@ async def _port_scan(
         return []
     order = _order(len(hosts) * len(ports), opts)
     if kind == "connect":
+        decided = 0
+
+        def counted(r: PortResult) -> None:
+            nonlocal decided
+            decided += 1
+            emit(r)
+
+        run.enter("connect scan", len(hosts) * len(ports), lambda: decided)
         return await run_connect_scan(
             hosts,
             ports,
             order,
             timing=opts.timing,
             concurrency=opts.connect_concurrency,
-            emit=emit,
+            emit=counted,
             source=opts.source_address,
         )
     family = socket.AF_INET6 if hosts[0].version == 6 else socket.AF_INET
@@ -324,6 +359,12 @@ async def _port_scan(
             rate=_rate(opts),
         )
         what = "SYN scan (-sS)" if kind == "syn" else "UDP scan (-sU)"
+        run.enter(
+            "SYN stealth scan" if kind == "syn" else "UDP scan",
+            scanner.total,
+            lambda: scanner.n_decided,
+            lambda: scanner.packets_sent,
+        )
         await _run_raw(run, scanner, what)
     finally:
         reservation.close()
@@ -433,7 +474,7 @@ def ping_scan(
             args="ping_scan",
         )
 
-    return ScanHandle(go)
+    return ScanHandle(go, run.progress)
 
 
 def _port_scan_handle(
@@ -478,7 +519,7 @@ def _port_scan_handle(
             args=name,
         )
 
-    return ScanHandle(go)
+    return ScanHandle(go, run.progress)
 
 
 def connect_scan(

@@ -13,14 +13,39 @@ import contextlib
 from collections.abc import AsyncIterator, Callable, Coroutine, Generator
 from typing import Any, Generic, TypeVar
 
+import attrs
+
 from pyscan._models import ScanReport
 
-__all__ = ["Emit", "ScanHandle"]
+__all__ = ["Emit", "ScanHandle", "ScanProgress"]
 
 T = TypeVar("T")
 Emit = Callable[[T], None]
 
 _DONE: Any = object()
+
+
+@attrs.frozen
+class ScanProgress:
+    """How far a scan has come: the current phase and its probes decided out of the total."""
+
+    phase: str
+    done: int
+    total: int
+    elapsed: float
+    packets_sent: int = 0
+
+    @property
+    def fraction(self) -> float:
+        """Share of the current phase done, 0.0 to 1.0."""
+        return self.done / self.total if self.total else 0.0
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds left in the current phase at the rate so far (None before any progress)."""
+        if not self.done or self.elapsed <= 0:
+            return None
+        return self.elapsed * (self.total - self.done) / self.done
 
 
 class ScanHandle(Generic[T]):
@@ -31,8 +56,13 @@ class ScanHandle(Generic[T]):
     decided, after which ``await handle`` gives the full report without scanning again.
     """
 
-    def __init__(self, run: Callable[[Emit[T]], Coroutine[Any, Any, ScanReport]]) -> None:
+    def __init__(
+        self,
+        run: Callable[[Emit[T]], Coroutine[Any, Any, ScanReport]],
+        progress: Callable[[], ScanProgress] | None = None,
+    ) -> None:
         self._run = run
+        self._progress = progress
         self._task: asyncio.Task[ScanReport] | None = None
         self._queue: asyncio.Queue[Any] | None = None
 
@@ -54,6 +84,12 @@ class ScanHandle(Generic[T]):
     def done(self) -> bool:
         """Whether the scan has finished (successfully, with an error or cancelled)."""
         return self._task is not None and self._task.done()
+
+    def progress(self) -> ScanProgress:
+        """A snapshot of the scan's progress (phase ``"idle"`` before it starts)."""
+        if self._progress is None or self._task is None:
+            return ScanProgress("idle", 0, 0, 0.0)
+        return self._progress()
 
     def cancel(self) -> None:
         """Stop the scan; awaiting the handle afterwards raises CancelledError."""
