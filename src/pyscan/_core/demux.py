@@ -14,7 +14,9 @@ source ports and its own ICMP identifier and registers them here as *flow keys*.
 * ICMP error quoting our probe -> the key of the quoted probe, seen from our side:
   ("tcp" | "udp", quoted source port) or ("icmp", quoted identifier)
 
-The demultiplexer is then one dict lookup; packets with no key, or a key nobody
+:func:`flow_key_raw` computes the same key straight from the bytes of an IPv4 or IPv6
+datagram without building any object, so stray packets are dropped before they are
+parsed. The demultiplexer is then one dict lookup; packets with no key, or a key nobody
 registered (the host's other traffic, our own outgoing probes seen on loopback), are
 dropped and counted. Finer checks (the SYN cookie in the acknowledgement number, that the
 answer comes from the probed address) belong to the owning scan.
@@ -28,7 +30,7 @@ from typing import Generic, Literal, TypeAlias, TypeVar
 from pyscan._wire.icmp import ICMPEcho, ICMPError, ICMPTimestamp
 from pyscan._wire.packet import Packet
 
-__all__ = ["Demultiplexer", "FlowKey", "flow_key"]
+__all__ = ["Demultiplexer", "FlowKey", "flow_key", "flow_key_raw"]
 
 FlowKey: TypeAlias = tuple[Literal["tcp", "udp", "icmp"], int]
 Owner = TypeVar("Owner", bound=Hashable)
@@ -58,6 +60,70 @@ def flow_key(pkt: Packet) -> FlowKey | None:
     return None
 
 
+_ICMP4_QUERY_REPLIES = frozenset({0, 14})
+_ICMP4_ERRORS = frozenset({3, 4, 5, 11, 12})
+_ICMP6_QUERY_REPLIES = frozenset({129})
+_ICMP6_ERRORS = frozenset({1, 2, 3, 4})
+_V6_EXTENSIONS = frozenset({0, 43, 60})  # skipped by the raw key; others fall back to None
+
+
+def _l4_key(data: bytes, proto: int, at: int, quoted: bool) -> FlowKey | None:
+    """Key of the transport header at ``at`` (answer: destination port; quoted probe:
+    source port)."""
+    if proto in (6, 17):
+        off = at if quoted else at + 2
+        if len(data) < off + 2:
+            return None
+        return ("tcp" if proto == 6 else "udp", data[off] << 8 | data[off + 1])
+    return None
+
+
+def _ip_layer(data: bytes, start: int) -> tuple[int, int] | None:
+    """``(upper-layer protocol, its offset)`` of the IP datagram at ``start``."""
+    if len(data) < start + 20:
+        return None
+    version = data[start] >> 4
+    if version == 4:
+        return data[start + 9], start + (data[start] & 15) * 4
+    if version == 6 and len(data) >= start + 40:
+        proto, at = data[start + 6], start + 40
+        while proto in _V6_EXTENSIONS and len(data) >= at + 8:
+            proto, at = data[at], at + (data[at + 1] + 1) * 8
+        return proto, at
+    return None
+
+
+def flow_key_raw(data: bytes) -> FlowKey | None:
+    """:func:`flow_key` computed from the raw datagram bytes (None when not ours to know)."""
+    layer = _ip_layer(data, 0)
+    if layer is None:
+        return None
+    proto, at = layer
+    if proto in (6, 17):
+        return _l4_key(data, proto, at, quoted=False)
+    if proto not in (1, 58) or len(data) < at + 8:
+        return None
+    icmp_type = data[at]
+    replies, errors = (
+        (_ICMP4_QUERY_REPLIES, _ICMP4_ERRORS)
+        if proto == 1
+        else (_ICMP6_QUERY_REPLIES, _ICMP6_ERRORS)
+    )
+    if icmp_type in replies:
+        return ("icmp", data[at + 4] << 8 | data[at + 5])
+    if icmp_type in errors:
+        inner = _ip_layer(data, at + 8)
+        if inner is None:
+            return None
+        inner_proto, inner_at = inner
+        if inner_proto in (1, 58):
+            if len(data) < inner_at + 6:
+                return None
+            return ("icmp", data[inner_at + 4] << 8 | data[inner_at + 5])
+        return _l4_key(data, inner_proto, inner_at, quoted=True)
+    return None
+
+
 class Demultiplexer(Generic[Owner]):
     """Routes packets to the scan that registered their flow key."""
 
@@ -81,6 +147,16 @@ class Demultiplexer(Generic[Owner]):
     def owner(self, pkt: Packet) -> Owner | None:
         """The owner of ``pkt``, or None (counted as dropped)."""
         key = flow_key(pkt)
+        found = None if key is None else self._owners.get(key)
+        if found is None:
+            self.dropped += 1
+        else:
+            self.delivered += 1
+        return found
+
+    def owner_raw(self, data: bytes) -> Owner | None:
+        """The owner of a raw datagram, found without parsing it (None: counted as dropped)."""
+        key = flow_key_raw(data)
         found = None if key is None else self._owners.get(key)
         if found is None:
             self.dropped += 1

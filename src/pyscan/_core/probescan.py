@@ -39,7 +39,8 @@ from typing import Generic, TypeVar
 from pyscan._core.rate import RateLimiter
 from pyscan._core.timing import GroupTiming, HostTiming, TimingParams
 from pyscan._models import IPAddress
-from pyscan._wire.packet import Packet
+from pyscan._wire.packet import Packet, parse_packet
+from pyscan.errors import PacketError
 
 __all__ = ["Outcome", "ProbeScanner"]
 
@@ -244,13 +245,28 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
 
     # -- receiving -----------------------------------------------------------------------
 
+    def receive_bytes(self, data: bytes, now: float) -> bool:
+        """Feed a raw datagram routed here; return whether it decided a probe.
+
+        Scanners may override this with a fast path for their common answers; this default
+        parses the packet and calls :meth:`receive`. Malformed bytes decide nothing.
+        """
+        try:
+            pkt = parse_packet(data)
+        except PacketError:
+            return False
+        return self.receive(pkt, now)
+
     def receive(self, pkt: Packet, now: float) -> bool:
         """Feed a packet the demultiplexer routed here; return whether it decided a probe."""
         self.now = now
         found = self.match(pkt)
         if found is None:
             return False
-        index, tryno, outcome = found
+        return self.accept(found[0], found[1], found[2], now)
+
+    def accept(self, index: int, tryno: int | None, outcome: Outcome, now: float) -> bool:
+        """Take an answer matched to probe ``index`` (try ``tryno`` if known)."""
         if not 0 <= index < self.total or self.is_decided(index):
             return False
         self.packets_matched += 1

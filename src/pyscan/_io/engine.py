@@ -31,8 +31,7 @@ from pyscan._core.demux import Demultiplexer, FlowKey
 from pyscan._core.probescan import ProbeScanner
 from pyscan._io.netutil import require_raw
 from pyscan._models import IPAddress
-from pyscan._wire.packet import parse_packet
-from pyscan.errors import PacketError, ScanError
+from pyscan.errors import ScanError
 
 __all__ = ["RawEngine"]
 
@@ -157,12 +156,8 @@ class RawEngine:
                 log.debug("receive error: %s", exc)
                 break
             self.packets_received += 1
-            try:
-                pkt = parse_packet(data)
-            except PacketError:
-                continue
-            owner = self.demux.owner(pkt)
-            if owner is not None and owner.receive(pkt, now):
+            owner = self.demux.owner_raw(data)
+            if owner is not None and owner.receive_bytes(data, now):
                 woken.add(owner)
         for owner in woken:
             wake = self._wakes.get(owner)
@@ -170,6 +165,23 @@ class RawEngine:
                 wake.set()
 
     # -- send path -----------------------------------------------------------------------
+
+    def _send_now(self, dst: IPAddress, data: bytes) -> bool:
+        """Send without waiting; False when the socket buffer is full (then use _send)."""
+        sock = self._sender(dst.version)
+        addr: tuple[Any, ...] = (str(dst), 0) if dst.version == 4 else (str(dst), 0, 0, 0)
+        try:
+            sock.sendto(data, addr)
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError as exc:
+            if exc.errno == errno.ENOBUFS:
+                return False
+            self.send_errors += 1
+            log.debug("send to %s failed: %s", dst, exc)
+            return True
+        self.packets_sent += 1
+        return True
 
     async def _send(self, dst: IPAddress, data: bytes) -> None:
         sock = self._sender(dst.version)
@@ -225,7 +237,8 @@ class RawEngine:
             batch = scanner.poll(now, _BATCH)
             for index, tryno in batch:
                 dst, data = scanner.build(index, tryno)
-                await self._send(dst, data)
+                if not self._send_now(dst, data):
+                    await self._send(dst, data)
             if scanner.done:
                 break
             if len(batch) == _BATCH:

@@ -8,6 +8,7 @@ host, which owns no socket for the connection, answers it with a RST.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable, Sequence
 
 from pyscan._models import IPAddress, PortResult, PortState, Reason, ReasonKind
@@ -21,6 +22,9 @@ __all__ = ["SynScanner"]
 
 _SYN_ACK = int(TCPFlags.SYN | TCPFlags.ACK)
 _RST = int(TCPFlags.RST)
+_TCP_ANSWER = struct.Struct("!HHIIxB")  # ports, seq, ack, (offset), flags
+_OPEN = PortState.OPEN
+_CLOSED = PortState.CLOSED
 
 
 class SynScanner(PortScanner):
@@ -59,6 +63,27 @@ class SynScanner(PortScanner):
         sport = self.src_ports[tryno % len(self.src_ports)]
         seq = self.cookie(self.packed[host], dport, sport)
         return self.hosts[host], self._templates[host].build(self._dst_int[host], dport, sport, seq)
+
+    def receive_bytes(self, data: bytes, now: float) -> bool:
+        """Fast path for the common answers (IPv4 SYN-ACK or RST): no objects are built."""
+        if len(data) >= 40 and data[0] >> 4 == 4 and data[9] == 6:
+            ihl = (data[0] & 15) * 4
+            if len(data) < ihl + 14:
+                return False
+            sport, dport, _seq, ack, flags = _TCP_ANSWER.unpack_from(data, ihl)
+            src = data[12:16]
+            found = self.locate(src, sport, dport)
+            if found is None or (ack - 1) & 0xFFFFFFFF != self.cookie(src, sport, dport):
+                return False
+            if flags & _RST:
+                outcome = (_CLOSED, Reason(ReasonKind.RESET, data[8]))
+            elif flags & _SYN_ACK == _SYN_ACK:
+                outcome = (_OPEN, Reason(ReasonKind.SYN_ACK, data[8]))
+            else:
+                return False
+            self.now = now
+            return self.accept(found[0], found[1], outcome, now)
+        return super().receive_bytes(data, now)
 
     def match(self, pkt: Packet) -> tuple[int, int | None, PortOutcome] | None:
         tcp = pkt.tcp
