@@ -57,3 +57,54 @@ def wire_tcp_options(draw: _st.DrawFn, *, eol: bool = True) -> tuple[TCPOption, 
         if room >= 1:
             options.append(EOL(draw(_st.binary(max_size=room - 1))))
     return tuple(options)
+
+
+# ---------------------------------------------------------------------------------------
+# pyscan.testing.fakenet: truth tables for the simulated network (tests/scanners/).
+# ---------------------------------------------------------------------------------------
+import ipaddress as _ipaddress  # noqa: E402
+
+from pyscan.testing.fakenet import CLOSED as _CLOSED  # noqa: E402
+from pyscan.testing.fakenet import DROP as _DROP  # noqa: E402
+from pyscan.testing.fakenet import OPEN as _OPEN  # noqa: E402
+from pyscan.testing.fakenet import FakeHost as _FakeHost  # noqa: E402
+from pyscan.testing.fakenet import PortRule as _PortRule  # noqa: E402
+from pyscan.testing.fakenet import Reject as _Reject  # noqa: E402
+
+_ROUTER = _ipaddress.IPv4Address("192.0.2.254")
+
+fakenet_port_rule: _st.SearchStrategy[_PortRule] = _st.one_of(
+    _st.sampled_from([_OPEN, _CLOSED, _DROP]),
+    _st.builds(_Reject, _st.sampled_from([0, 1, 2, 3, 9, 10, 13])),
+    _st.builds(
+        _Reject, _st.sampled_from([1, 13]), _st.just(_ROUTER), _st.sampled_from([None, 250])
+    ),
+)
+"""What one port does (ICMPv4 codes for rejections)."""
+
+
+@_st.composite
+def fakenet_truth(
+    draw: _st.DrawFn, *, max_hosts: int = 3, max_ports: int = 8
+) -> tuple[dict[_ipaddress.IPv4Address, _FakeHost], list[_ipaddress.IPv4Address], list[int]]:
+    """``(truth table, targets, ports)``: up to ``max_hosts`` IPv4 targets in 192.0.2.0/24,
+    some absent from the table (nothing answers), each present one with random TCP and UDP
+    rules on up to ``max_ports`` distinct ports, a random default, TTL and echo behaviour."""
+    n_hosts = draw(_st.integers(1, max_hosts))
+    targets = [_ipaddress.IPv4Address(f"192.0.2.{10 + i}") for i in range(n_hosts)]
+    ports = draw(_st.lists(_st.integers(1, 65535), min_size=1, max_size=max_ports, unique=True))
+    truth: dict[_ipaddress.IPv4Address, _FakeHost] = {}
+    for addr in targets:
+        if draw(_st.integers(0, 4)) == 0:
+            continue  # absent
+        picked = _st.lists(_st.sampled_from(ports), unique=True)
+        truth[addr] = _FakeHost(
+            tcp={p: draw(fakenet_port_rule) for p in draw(picked)},
+            udp={p: draw(fakenet_port_rule) for p in draw(picked)},
+            tcp_default=draw(_st.sampled_from([_CLOSED, _DROP, _OPEN])),
+            udp_default=draw(_st.sampled_from([_CLOSED, _DROP])),
+            ttl=draw(_st.sampled_from([32, 64, 128, 255])),
+            echo=draw(_st.booleans()),
+            timestamp=draw(_st.booleans()),
+        )
+    return truth, targets, ports

@@ -8,11 +8,16 @@ gives (a seeded permutation, so hosts interleave and no host is hammered); nothi
 materialised per probe except
 
 * ``decided``: one bit per probe (the only state proportional to the space),
-* ``outstanding``: the probes in flight (bounded by the congestion window): index ->
-  ``[tryno, first_sent, last_sent]``, plus a heap of their deadlines (stale heap entries
-  are skipped lazily),
+* ``times``: for each probe sent and not yet decided, the send time of each of its tries
+  (list index = try number), so an answer that names its try gives an exact round trip
+  even when a later try is already out (a slow host among fast ones),
+* ``inflight``: the probes whose latest try awaits an answer or its timeout (bounded by
+  the congestion window), plus a heap of their deadlines (stale entries skipped lazily),
 * ``ready``: probes whose try timed out and that wait for their retransmission, and
-  probes whose host could not take a probe when they came up (scan delay, host window).
+  probes whose host could not take a probe when they came up (scan delay, host window),
+* ``bench``: probes out of tries on a host that looks rate limited (a scanner's
+  :meth:`may_bench` says so, as nmap's "probe bench"): they get another round once nothing
+  else is left to send, by when the host's scan delay has grown.
 
 ``poll(now, limit)`` expires timed-out probes (each either queued for retransmission,
 while the host's retry allowance lasts, or decided by :meth:`timeout_outcome`) and then
@@ -74,10 +79,13 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
         self._rate = rate
         self._decided = bytearray((self.total + 7) // 8)
         self.n_decided = 0
-        self._outstanding: dict[int, list[float]] = {}
+        self._times: dict[int, list[float]] = {}
+        self._inflight: set[int] = set()
         self._host_out: dict[int, int] = {}
         self._deadlines: list[tuple[float, int, int]] = []
-        self._ready: deque[tuple[int, int]] = deque()
+        self._ready: deque[int] = deque()
+        self._bench: deque[int] = deque()
+        self._bench_rounds: dict[int, int] = {}
         self._fresh_exhausted = self.total == 0
         self._wake: float | None = None
         self.packets_sent = 0
@@ -118,7 +126,7 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
     @property
     def in_flight(self) -> int:
         """Probes sent and waiting for an answer or a timeout."""
-        return len(self._outstanding)
+        return len(self._inflight)
 
     def host_timing(self, host: int, now: float) -> HostTiming:
         """The timing state of host ``host`` (created on first use)."""
@@ -129,8 +137,8 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
 
     def last_sent(self, index: int) -> float | None:
         """When the latest try of in-flight probe ``index`` was sent (None if not in flight)."""
-        entry = self._outstanding.get(index)
-        return None if entry is None else entry[2]
+        times = self._times.get(index)
+        return times[-1] if times and index in self._inflight else None
 
     def settle(self, index: int) -> bool:
         """Mark ``index`` decided without an outcome (a host already decided by another of
@@ -139,7 +147,10 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
             return False
         self._decided[index >> 3] |= 1 << (index & 7)
         self.n_decided += 1
-        if self._outstanding.pop(index, None) is not None:
+        self._times.pop(index, None)
+        self._bench_rounds.pop(index, None)
+        if index in self._inflight:
+            self._inflight.discard(index)
             self._host_out[index // self.per_host] -= 1
         return True
 
@@ -153,17 +164,42 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
         heap = self._deadlines
         while heap and heap[0][0] <= now:
             _, index, tryno = heapq.heappop(heap)
-            entry = self._outstanding.get(index)
-            if entry is None or int(entry[0]) != tryno:
+            if index not in self._inflight or len(self._times[index]) - 1 != tryno:
                 continue  # answered, or a later try is in flight
-            del self._outstanding[index]
+            self._inflight.discard(index)
             host = index // self.per_host
             self._host_out[host] -= 1
             ht = self.host_timing(host, now)
-            if ht.may_retransmit(tryno) and not ht.timed_out(now):
-                self._ready.append((index, tryno + 1))
+            if self.may_retry(index, tryno, ht) and not ht.timed_out(now):
+                self._ready.append(index)
+            elif not ht.timed_out(now) and self.may_bench(index, self._bench_rounds.get(index, 0)):
+                self._bench_rounds[index] = self._bench_rounds.get(index, 0) + 1
+                self._bench.append(index)
             else:
                 self._decide(index, self.timeout_outcome(index), now)
+
+    def _probe_timeout(self, ht: HostTiming) -> float:
+        """The host's timeout; until the host has answered once, never shorter than the
+        initial RTT timeout: the group's estimate comes from other hosts, and a host farther
+        away than they are would otherwise have every probe expire before its answers come
+        (they would arrive for probes already decided)."""
+        timeout = ht.probe_timeout
+        if not ht.rtt.samples:
+            timeout = max(timeout, self._group.params.initial_rtt_timeout)
+        return timeout
+
+    def may_retry(self, index: int, tryno: int, ht: HostTiming) -> bool:
+        """Whether probe ``index`` whose try ``tryno`` timed out gets another try (the host's
+        retry allowance; scanners may widen it)."""
+        del index
+        return ht.may_retransmit(tryno)
+
+    def may_bench(self, index: int, rounds: int) -> bool:
+        """Whether probe ``index``, out of tries, goes to the bench for another round
+        (``rounds`` it already had there). Default: never; the UDP scanner benches probes of
+        hosts that rate-limit their ICMP errors."""
+        del index, rounds
+        return False
 
     def next_deadline(self) -> float | None:
         """When :meth:`poll` next needs calling without any packet arriving."""
@@ -176,9 +212,9 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
 
     def _candidate(self) -> tuple[int, int] | None:
         while self._ready:
-            index, tryno = self._ready.popleft()
-            if not self.is_decided(index) and index not in self._outstanding:
-                return index, tryno
+            index = self._ready.popleft()
+            if not self.is_decided(index) and index not in self._inflight:
+                return index, len(self._times.get(index, ()))
         while not self._fresh_exhausted:
             fresh = next(self._order, None)
             if fresh is None:
@@ -186,6 +222,10 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
                 break
             if not self.is_decided(fresh):
                 return fresh, 0
+        while self._bench and not self._ready:
+            index = self._bench.popleft()
+            if not self.is_decided(index) and index not in self._inflight:
+                return index, len(self._times.get(index, ()))
         return None
 
     def poll(self, now: float, limit: int) -> list[tuple[int, int]]:
@@ -199,7 +239,7 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
         deferred: list[tuple[int, int]] = []
         rate = self._rate
         while len(out) < limit and len(deferred) < _MAX_SKIPS:
-            cc = self._group.can_send(len(self._outstanding))
+            cc = self._group.can_send(len(self._inflight))
             if rate is not None:
                 if not rate.may_send(now, cc):
                     self._wake = rate.next_time(now, cc)
@@ -225,23 +265,22 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
                 if gate > now and (self._wake is None or gate < self._wake):
                     self._wake = gate
                 continue
-            entry = self._outstanding.get(index)
-            first = now if entry is None or tryno == 0 else entry[1]
-            self._outstanding[index] = [float(tryno), first, now]
+            self._times.setdefault(index, []).append(now)
+            self._inflight.add(index)
             self._host_out[host] = host_out + 1
-            heapq.heappush(self._deadlines, (ht.probe_deadline(now), index, tryno))
+            heapq.heappush(self._deadlines, (now + self._probe_timeout(ht), index, tryno))
             ht.on_send(now)
             if rate is not None:
                 rate.on_send(now)
             out.append(cand)
         # Deferred probes go back to the front, in their order.
-        self._ready.extendleft(reversed(deferred))
+        self._ready.extendleft(index for index, _ in reversed(deferred))
         self.packets_sent += len(out)
         return out
 
     def pending_send(self) -> bool:
         """Whether probes wait to be sent (as opposed to answers being awaited)."""
-        return bool(self._ready) or not self._fresh_exhausted
+        return bool(self._ready) or bool(self._bench) or not self._fresh_exhausted
 
     # -- receiving -----------------------------------------------------------------------
 
@@ -272,20 +311,23 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
         self.packets_matched += 1
         host = index // self.per_host
         ht = self.host_timing(host, now)
-        entry = self._outstanding.get(index)
+        times = self._times.get(index)
         sample: float | None = None
         first_sent: float | None = None
-        if entry is not None:
-            last_try = int(entry[0])
-            first_sent = entry[1]
-            if (tryno is None and last_try == 0) or tryno == last_try:
-                sample = max(0.0, now - entry[2])
+        if times:
+            first_sent = times[0]
+            # Karn's rule: a sample only when the answer says which try it answers (or
+            # there was only one).
+            if tryno is not None and tryno < len(times):
+                sample = max(0.0, now - times[tryno])
+            elif tryno is None and len(times) == 1:
+                sample = max(0.0, now - times[0])
         ht.on_answer(
             now,
             tryno=tryno or 0,
             rtt_sample=sample,
             host_outstanding=self._host_out.get(host, 0),
-            group_outstanding=len(self._outstanding),
+            group_outstanding=len(self._inflight),
             first_sent=first_sent,
         )
         self._decide(index, outcome, now)

@@ -229,6 +229,10 @@ class DiscoveryScanner(ProbeScanner[HostOutcome]):
             tryno = self.src_index.get(q.src_port)
             for j, p in enumerate(self.probes):
                 if p.port == q.dst_port and (p.kind == "udp") == (q.protocol == 17):
+                    if p.kind == "syn" and q.tcp_seq != self.cookie(q.dst, p.port, q.src_port):
+                        continue  # not our SYN: a forged or stray quote
+                    if p.kind == "ack" and q.tcp_seq != 0:
+                        continue  # our ACK probes carry sequence number 0
                     k = j
                     break
         if k is None or tryno is None or k >= self.per_host:

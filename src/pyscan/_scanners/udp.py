@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from pyscan._core.timing import HostTiming
 from pyscan._models import IPAddress, PortResult, PortState, Reason, ReasonKind
 from pyscan._scanners._common import PortOutcome, PortScanner, int_address, pkt_ttl
 from pyscan._scanners.payloads import udp_payload
@@ -53,6 +54,9 @@ class UdpScanner(PortScanner):
         self._payload = payload
         self._templates: dict[tuple[IPAddress, bytes], UDPTemplate | UDPTemplate6] = {}
         self._ttl = ttl
+        #: Hosts that answered closed ports with ICMP port-unreachable: their silence may be
+        #: ICMP rate limiting rather than an open|filtered port.
+        self._icmp_hosts: set[int] = set()
 
     def _template(self, src: IPAddress, data: bytes) -> UDPTemplate | UDPTemplate6:
         t = self._templates.get((src, data))
@@ -89,8 +93,35 @@ class UdpScanner(PortScanner):
             outcome = self.icmp_outcome(pkt, icmp)
             if outcome is None:
                 return None
+            if outcome[1].kind is ReasonKind.PORT_UNREACH and pkt.src == q.dst:
+                self._icmp_hosts.add(found[0] // self.per_host)
             return found[0], found[1], outcome
         return None
+
+    def may_retry(self, index: int, tryno: int, ht: HostTiming) -> bool:
+        """A host known to send port-unreachables gets every retry ``max_retries`` allows
+        before a silent port is called open|filtered: on Linux its ICMP errors are rate
+        limited (about one per second), so silence says little. Answers to those retries
+        count as drops and slow the host down, as in nmap."""
+        if index // self.per_host in self._icmp_hosts:
+            return tryno < ht.group.params.max_retries
+        return ht.may_retransmit(tryno)
+
+    def may_bench(self, index: int, rounds: int) -> bool:
+        """Silent ports of a host that rate-limits its port-unreachables get two more rounds
+        of tries once everything else is sent, at the scan delay the drops have raised."""
+        return rounds < 2 and index // self.per_host in self._icmp_hosts
+
+    def accept(self, index: int, tryno: int | None, outcome: PortOutcome, now: float) -> bool:
+        """As the base, and: a port-unreachable that answers a retransmission means the
+        host's ICMP errors are being rate limited, so its scan delay doubles at once (up to
+        ``max_udp_scan_delay``), rather than after several such drops."""
+        taken = super().accept(index, tryno, outcome, now)
+        if taken and tryno and outcome[1].kind is ReasonKind.PORT_UNREACH:
+            host = index // self.per_host
+            if host in self._icmp_hosts:
+                self.host_timing(host, now).scan_delay.boost()
+        return taken
 
     def icmp_state(self, kind: ReasonKind) -> PortState:
         return PortState.CLOSED if kind is ReasonKind.PORT_UNREACH else PortState.FILTERED

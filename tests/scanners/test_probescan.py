@@ -1,0 +1,267 @@
+"""ProbeScanner mechanics on the simulated network: congestion windows, the rate limiter,
+Karn's rule, scan delay, host timeout, and a property test of the results against the truth
+under loss, duplication and reordering."""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter, defaultdict
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pyscan._models import IPAddress, PortState
+from pyscan.testing.fakenet import (
+    CLOSED,
+    DROP,
+    OPEN,
+    FakeHost,
+    FakeNetwork,
+    run_scanner,
+)
+from strategies import fakenet_truth
+
+from ._sim import (
+    SRC_PORTS,
+    Run,
+    check_port_invariant,
+    expected_syn,
+    expected_udp,
+    port_run,
+    target,
+)
+
+
+def scan(kind: str, net: FakeNetwork, hosts: list[IPAddress], ports: list[int], **kw: Any) -> Run:
+    run = port_run(kind, net, hosts, ports, **kw)
+    run_scanner(run.scanner, net, run.clock, max_time=3000)
+    return run
+
+
+# -- congestion windows ----------------------------------------------------------------------
+
+
+def _outstanding_by_host(run: Run) -> Counter[int]:
+    sc = run.scanner
+    return Counter(i // sc.per_host for i in range(sc.total) if sc.last_sent(i) is not None)
+
+
+@pytest.mark.parametrize("limit", [1, 4, 25])
+def test_max_parallelism_bounds_probes_in_flight(limit: int) -> None:
+    net = FakeNetwork(
+        {target(0): FakeHost(tcp_default=DROP, tcp=dict.fromkeys(range(0, 300, 7), OPEN))}
+    )
+    run = port_run("syn", net, [target(0)], list(range(1, 301)), max_parallelism=limit)
+    seen: list[int] = []
+
+    def check(now: float, sent: list[tuple[int, int]]) -> None:
+        seen.append(run.scanner.in_flight)
+
+    run_scanner(run.scanner, net, run.clock, max_time=3000, after_poll=check)
+    assert max(seen) == limit  # the window is used, and never exceeded
+    assert len(run.results) == 300
+
+
+def test_windows_start_at_ten_grow_with_answers_and_are_respected() -> None:
+    truth = {target(i): FakeHost(tcp=dict.fromkeys(range(1, 400, 3), OPEN)) for i in range(3)}
+    net = FakeNetwork(truth, delay=0.01)
+    run = port_run("syn", net, list(truth), list(range(1, 401)))
+    sc = run.scanner
+    first: list[int] = []
+    peak = 0
+
+    def check(now: float, sent: list[tuple[int, int]]) -> None:
+        nonlocal peak
+        if not first:
+            first.append(len(sent))
+        peak = max(peak, sc.in_flight)
+        out = _outstanding_by_host(run)
+        for host in {i // sc.per_host for i, _ in sent}:
+            assert out[host] <= sc.host_timing(host, now).cwnd.limit
+
+    run_scanner(sc, net, run.clock, max_time=3000, after_poll=check)
+    assert first == [10]  # initial group window
+    assert peak > 30  # slow start grew it
+    assert len(run.results) == 1200
+
+
+def test_drops_shrink_the_host_window() -> None:
+    truth = {target(0): FakeHost(tcp_default=CLOSED)}
+    net = FakeNetwork(truth, delay=0.01, loss=0.2, seed=4)
+    run = scan("syn", net, [target(0)], list(range(1, 201)))
+    ht = run.scanner.host_timing(0, 0.0)
+    assert ht.cwnd.drops > 0
+    assert ht.max_successful_tryno >= 1
+
+
+# -- rate limiting ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("max_rate", [20.0, 150.0])
+def test_max_rate_bounds_the_send_schedule(max_rate: float) -> None:
+    truth = {target(i): FakeHost(tcp_default=CLOSED) for i in range(2)}
+    net = FakeNetwork(truth, delay=0.002)
+    ports = list(range(1, 151))
+    scan("syn", net, list(truth), ports, max_rate=max_rate)
+    times = sorted(p.time for p in net.probes)
+    assert len(times) == 300
+    burst = max(1, int(max_rate * 0.01 + 0.999))
+    # Any k consecutive sends span at least (k - burst) / rate seconds.
+    for k in (burst + 1, 10, 50, 299):
+        for i in range(len(times) - k):
+            assert times[i + k] - times[i] >= (k - burst) / max_rate - 1e-9, (k, i)
+    assert times[-1] >= (len(times) - burst) / max_rate - 1e-9
+    # And the limiter is the bottleneck: the average rate is close to the maximum.
+    assert len(times) / times[-1] > 0.9 * max_rate
+
+
+def test_min_rate_overrides_a_full_window() -> None:
+    """One probe in flight at a time and every port silent: without --min-rate that is one
+    probe per timeout; with it, probes go out at about min_rate anyway."""
+    truth = {target(0): FakeHost.silent()}
+    ports = list(range(1, 201))
+    slow = FakeNetwork(truth)
+    scan("syn", slow, [target(0)], ports[:20], max_parallelism=1)
+    assert Counter(int(p.time) for p in slow.probes)[0] <= 2
+    net = FakeNetwork(truth)
+    scan("syn", net, [target(0)], ports, max_parallelism=1, min_rate=100)
+    first_second = sum(1 for p in net.probes if p.time < 1.0)
+    assert 90 <= first_second <= 112
+
+
+# -- Karn's rule -----------------------------------------------------------------------------
+
+
+def test_rtt_samples_from_unambiguous_answers_are_exact() -> None:
+    net = FakeNetwork({target(0): FakeHost(tcp={22: OPEN})}, delay=0.0125)
+    run = scan("syn", net, [target(0)], list(range(20, 40)))
+    ht = run.scanner.host_timing(0, 0.0)
+    assert ht.rtt.samples == 20
+    assert ht.rtt.srtt == pytest.approx(0.025)
+
+
+def test_no_rtt_sample_from_an_answer_to_an_earlier_try() -> None:
+    """Round trip 0.8 s, timeout 0.5 s: every answer is to try 0 and arrives after try 1
+    went out. Measuring it from try 1 (0.3 s) would be Karn's mistake."""
+    net = FakeNetwork({target(0): FakeHost(tcp_default=CLOSED)}, delay=0.4)
+    run = scan("syn", net, [target(0)], list(range(1, 6)), initial_rtt_timeout=0.5)
+    ht = run.scanner.host_timing(0, 0.0)
+    assert {r.state for r in run.results} == {PortState.CLOSED}
+    assert ht.rtt.srtt is None or ht.rtt.srtt >= 0.8 - 1e-9
+    assert run.scanner.host_timing(0, 0.0).max_successful_tryno == 0  # not a drop
+
+
+def test_rtt_sample_from_an_answer_to_a_retransmission_is_taken_from_its_send() -> None:
+    net = FakeNetwork(
+        {target(0): FakeHost(tcp_default=CLOSED)},
+        delay=0.01,
+        lose=lambda rec: rec.src_port == SRC_PORTS[0],
+    )
+    run = scan("syn", net, [target(0)], [80])
+    ht = run.scanner.host_timing(0, 0.0)
+    assert ht.rtt.samples == 1
+    assert ht.rtt.srtt == pytest.approx(0.02)
+    assert ht.max_successful_tryno == 1
+
+
+def test_a_slow_host_among_fast_ones_keeps_its_open_ports() -> None:
+    near = {target(i): FakeHost(tcp={22: OPEN}) for i in range(3)}
+    far = {target(9): FakeHost(tcp=dict.fromkeys(range(20, 30), OPEN), delay=0.2)}
+    net = FakeNetwork({**near, **far}, delay=0.005)
+    run = scan("syn", net, [*near, *far], list(range(20, 30)), order_seed=None)
+    got = run.by_port()
+    assert {got[(target(9), p)].state for p in range(20, 30)} == {PortState.OPEN}
+
+
+# -- congestion episodes ---------------------------------------------------------------------
+
+
+def test_losses_of_one_episode_shrink_the_window_once() -> None:
+    """Probe A first sent at 0.0, probe B at 0.5 (scan delay); both originals lost. A's
+    retransmission is answered at 1.05 (window reduced); B, first sent at 0.5 < 1.05,
+    belongs to the same episode and must not reduce it again."""
+    truth = {target(0): FakeHost(tcp={1: OPEN, 2: OPEN})}
+    net = FakeNetwork(truth, delay=0.025, lose=lambda rec: rec.src_port == SRC_PORTS[0])
+    run = scan("syn", net, [target(0)], [1, 2], order_seed=None, scan_delay=0.5)
+    assert [round(p.time, 3) for p in net.probes] == [0.0, 0.5, 1.0, 1.5]
+    assert run.scanner.host_timing(0, 0.0).cwnd.drops == 1
+
+
+# -- scan delay and host timeout ---------------------------------------------------------------
+
+
+def test_scan_delay_defers_probes_until_they_may_go() -> None:
+    truth = {target(0): FakeHost(tcp={1: OPEN}), target(1): FakeHost.silent()}
+    net = FakeNetwork(truth, delay=0.01)
+    run = scan("syn", net, list(truth), list(range(1, 9)), scan_delay=0.25)
+    assert len(run.results) == 16
+    per_host: dict[IPAddress, list[float]] = defaultdict(list)
+    for p in net.probes:
+        per_host[p.dst].append(p.time)
+    for times in per_host.values():
+        gaps = [b - a for a, b in itertools.pairwise(times)]
+        assert min(gaps) >= 0.25 - 1e-9
+    # The delay is per host: the two hosts' probes interleave.
+    assert net.probes[0].dst != net.probes[1].dst or net.probes[1].time == 0.0
+    assert run.net.last_run is not None
+    assert run.net.last_run.idle_wakeups == 0
+
+
+def test_host_timeout_gives_up_on_the_rest_of_a_host() -> None:
+    truth = {target(0): FakeHost(tcp_default=CLOSED)}
+    net = FakeNetwork(truth, delay=0.01)
+    run = scan("syn", net, [target(0)], list(range(1, 21)), scan_delay=0.3, host_timeout=1.0)
+    assert run.scanner.done
+    assert len(run.results) == 20
+    assert len(net.probes) <= 5
+    assert all(p.time < 1.0 for p in net.probes)
+
+
+# -- property: the results are the truth, or a fully lost probe ---------------------------------
+
+
+@settings(
+    max_examples=100,
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(
+    table=fakenet_truth(),
+    kind=st.sampled_from(["syn", "udp"]),
+    loss=st.sampled_from([0.0, 0.0, 0.05, 0.2, 0.5]),
+    delay=st.sampled_from([0.0, 0.001, 0.02, 0.2]),
+    duplicate=st.sampled_from([0.0, 0.3]),
+    reorder=st.sampled_from([0.0, 0.0, 0.3]),
+    seed=st.integers(0, 2**32 - 1),
+    order_seed=st.integers(0, 100),
+)
+def test_results_are_the_truth_or_all_tries_lost(
+    table: Any,
+    kind: str,
+    loss: float,
+    delay: float,
+    duplicate: float,
+    reorder: float,
+    seed: int,
+    order_seed: int,
+) -> None:
+    truth, targets, ports = table
+    net = FakeNetwork(
+        truth, delay=delay, loss=loss, duplicate=duplicate, reorder=reorder, seed=seed
+    )
+    run = scan(kind, net, targets, ports, order_seed=order_seed)
+    counts = check_port_invariant(run, kind, ports)
+    if loss == 0 and reorder == 0:
+        assert counts["all_lost"] == 0
+        expect = expected_syn if kind == "syn" else expected_udp
+        for (addr, port), r in run.by_port().items():
+            assert (r.state, r.reason) == expect(net, addr, port)
+    assert run.scanner.done
+    assert run.scanner.n_decided == len(targets) * len(ports)
+    # Bounded effort: never more than 1 + max_retries (10) tries of one probe, plus the two
+    # bench rounds a UDP probe gets on a host that sends port-unreachables.
+    per_probe = Counter((p.dst, p.dst_port) for p in net.probes)
+    assert max(per_probe.values()) <= (13 if kind == "udp" else 11)
