@@ -23,14 +23,10 @@ from pyscan._core.demux import FlowKey
 from pyscan._core.probescan import ProbeScanner
 from pyscan._core.rate import RateLimiter
 from pyscan._handle import Emit, ScanHandle, ScanProgress
+from pyscan._io import netutil
 from pyscan._io.connect import run_connect_scan
 from pyscan._io.engine import RawEngine
-from pyscan._io.netutil import (
-    has_raw_privilege,
-    require_raw,
-    reserve_source_ports,
-    source_address_for,
-)
+from pyscan._io.netutil import require_raw, reserve_source_ports, source_address_for
 from pyscan._io.resolver import Resolver
 from pyscan._models import (
     Hostname,
@@ -259,7 +255,7 @@ async def _discover(
     opts = run.opts
     if not hosts:
         return []
-    if not has_raw_privilege():
+    if not netutil.has_raw_privilege():
         return await _discover_unprivileged(run, hosts, emit)
     family = socket.AF_INET6 if hosts[0].version == 6 else socket.AF_INET
     reservation = reserve_source_ports(_src_block(opts), family=family, first=opts.source_port)
@@ -342,6 +338,7 @@ async def _port_scan(
             concurrency=opts.connect_concurrency,
             emit=counted,
             source=opts.source_address,
+            rate=RateLimiter(max_rate=opts.max_rate) if opts.max_rate else None,
         )
     family = socket.AF_INET6 if hosts[0].version == 6 else socket.AF_INET
     reservation = reserve_source_ports(_src_block(opts), family=family, first=opts.source_port)
@@ -602,7 +599,7 @@ def scan(
     kinds: tuple[ScanType, ...] = (
         tuple(scan_types)
         if scan_types is not None
-        else (("syn",) if has_raw_privilege() else ("connect",))
+        else (("syn",) if netutil.has_raw_privilege() else ("connect",))
     )
     return _port_scan_handle(
         kinds, targets, ports, discovery=not skip_discovery, probes=probes,

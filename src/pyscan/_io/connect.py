@@ -15,6 +15,7 @@ import resource
 import socket
 from collections.abc import Callable, Iterator, Sequence
 
+from pyscan._core.rate import RateLimiter
 from pyscan._core.timing import GroupTiming, HostTiming, TimingParams
 from pyscan._models import IPAddress, PortResult, Reason
 from pyscan._scanners.connect import classify_connect, is_final
@@ -70,8 +71,12 @@ async def run_connect_scan(
     concurrency: int,
     emit: Callable[[PortResult], None],
     source: str | None = None,
+    rate: RateLimiter | None = None,
 ) -> list[PortResult]:
-    """Connect-scan ``hosts x ports`` in the given probe order; return every result."""
+    """Connect-scan ``hosts x ports`` in the given probe order; return every result.
+
+    ``rate`` (``--max-rate``) paces the connection attempts, retries included.
+    """
     loop = asyncio.get_running_loop()
     limit = raise_nofile_limit()
     concurrency = max(1, min(concurrency, limit - 64))
@@ -90,6 +95,11 @@ async def run_connect_scan(
             # A connect includes the kernel's own SYN retransmissions: give it at least 1 s
             # after a silent try so a lost SYN can be resent once by the kernel.
             timeout = ht.probe_timeout if tryno == 0 else max(1.0, ht.probe_timeout * 2)
+            if rate is not None:
+                while not rate.may_send(loop.time()):
+                    wake = rate.next_time(loop.time())
+                    await asyncio.sleep(max(0.0, (wake or loop.time()) - loop.time()) or 0.001)
+                rate.on_send(loop.time())
             err, took = await connect_once(hosts[host], ports[k], timeout, source)
             if is_final(err):
                 ht.on_answer(loop.time(), tryno=tryno, rtt_sample=took if tryno == 0 else None)

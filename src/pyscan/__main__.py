@@ -1,0 +1,7 @@
+"""``python -m pyscan``: the pyscan command."""
+
+import sys
+
+from pyscan.cli import main
+
+sys.exit(main())
