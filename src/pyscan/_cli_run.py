@@ -8,7 +8,8 @@ every address, its user-given name and its family before anything is sent. The s
 and port results are collected per host, and a host is *complete* when it is found down or
 when all its expected port results (ports x scan types) have arrived. A complete host gets
 its reverse-DNS name (looked up as soon as the host was known up) and is written to every
-output at once, so outputs stream. Hosts left incomplete at the end (``--shard``, host
+output as soon as every earlier target has been written, so outputs stream in target order,
+as nmap prints a host group. Hosts left incomplete at the end (``--shard``, host
 timeouts) are written after the scan, in target order.
 
 SIGINT and SIGTERM cancel the session's task; leaving the ``async for`` cancels the scan,
@@ -177,6 +178,9 @@ class Session:
     ports: dict[IPAddress, list[PortResult]] = attrs.field(factory=dict)
     remaining: dict[IPAddress, int] = attrs.field(factory=dict)
     written: set[IPAddress] = attrs.field(factory=set)
+    #: Finished hosts waiting for an earlier target to finish (output is in target order).
+    ready: dict[IPAddress, HostResult] = attrs.field(factory=dict)
+    cursor: int = 0
     names: dict[IPAddress, asyncio.Task[str | None]] = attrs.field(factory=dict)
     pending: set[asyncio.Task[None]] = attrs.field(factory=set)
     live_shown: bool = False
@@ -464,11 +468,33 @@ class Session:
         return attrs.evolve(host, hostnames=tuple(names), end=time.time())
 
     def _write(self, addr: IPAddress) -> None:
-        if addr in self.written:
+        """Queue a finished host; hosts go out in target order, each as soon as every
+        earlier target has gone out (as nmap prints a host group in order)."""
+        if addr in self.written or addr in self.ready:
             return
-        self.written.add(addr)
+        self.ready[addr] = self._final(addr)
+        while self.cursor < len(self.addresses):
+            nxt = self.addresses[self.cursor]
+            if nxt in self.written:
+                self.cursor += 1
+                continue
+            host = self.ready.pop(nxt, None)
+            if host is None:
+                return
+            self._emit(host)
+            self.cursor += 1
+
+    def _emit(self, host: HostResult) -> None:
+        self.written.add(host.address)
         self._clear_live()
-        self.outputs.host(self._final(addr))
+        self.outputs.host(host)
+
+    def _flush(self) -> None:
+        """Write every queued host, in target order, gaps or not."""
+        for addr in self.addresses:
+            host = self.ready.pop(addr, None)
+            if host is not None and addr not in self.written:
+                self._emit(host)
 
     async def _drain(self) -> None:
         """Wait for the hosts being written, then write the rest in target order."""
@@ -482,6 +508,7 @@ class Session:
             await asyncio.gather(*lookups, return_exceptions=True)
         for addr in rest:
             self._write(addr)
+        self._flush()
 
     def _abort(self, why: str, code: int) -> int:
         """Write what is known so far to every output, with an error footer."""
@@ -496,6 +523,7 @@ class Session:
             reached = host.status is HostStatus.DOWN or self.cfg.mode != "port"
             if reached or self.ports.get(addr):
                 self._write(addr)
+        self._flush()
         self.outputs.finish(self._stats(partial=True), error=why)
         return code
 
