@@ -68,6 +68,11 @@ class _Mixer:
     keys: tuple[int, ...]
     mults: tuple[int, ...]
     shift: int
+    inverses: tuple[int, ...] = attrs.field(init=False)
+
+    @inverses.default
+    def _inverses(self) -> tuple[int, ...]:
+        return tuple(pow(m, -1, 1 << self.bits) for m in self.mults)
 
     @classmethod
     def from_seed(cls, bits: int, seed: int | str | bytes) -> _Mixer:
@@ -99,17 +104,15 @@ class _Mixer:
         return x ^ (x >> s)
 
     def backward(self, y: int) -> int:
-        bits = self.bits
-        mask = (1 << bits) - 1
-        modulus = 1 << bits
+        mask = (1 << self.bits) - 1
         k0, k1, k2 = self.keys
-        m0, m1, m2 = self.mults
+        i0, i1, i2 = self.inverses
         y = self._unshift(y)
-        y = ((y * pow(m2, -1, modulus)) & mask) ^ k2
+        y = ((y * i2) & mask) ^ k2
         y = self._unshift(y)
-        y = (((y * pow(m1, -1, modulus)) & mask) - k1) & mask
+        y = (((y * i1) & mask) - k1) & mask
         y = self._unshift(y)
-        return ((y * pow(m0, -1, modulus)) & mask) ^ k0
+        return ((y * i0) & mask) ^ k0
 
     def _unshift(self, y: int) -> int:
         # Inverts x ^ (x >> s): each pass fixes s more bits from the top down.
@@ -120,6 +123,10 @@ class _Mixer:
 
 
 def _make_mixer(perm: Permutation) -> _Mixer | None:
+    # Runs before attrs validators do, so it checks the arguments itself.
+    _check_size(perm.size)
+    if perm.seed is not None:
+        _seed_bytes(perm.seed)
     if perm.seed is None or perm.size <= 1:
         return None
     return _Mixer.from_seed(max(2, (perm.size - 1).bit_length()), perm.seed)
@@ -134,21 +141,11 @@ class Permutation:
     beyond); there is no ``__len__`` because ``len()`` cannot exceed ``sys.maxsize``.
     """
 
-    size: int = attrs.field()
-    seed: Seed = attrs.field(default=None)
+    size: int
+    seed: Seed = None
     _mixer: _Mixer | None = attrs.field(
         init=False, repr=False, eq=False, default=attrs.Factory(_make_mixer, takes_self=True)
     )
-
-    @size.validator
-    def _check_size(self, _attr: attrs.Attribute[int], value: int) -> None:
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise OptionsError(f"permutation size must be a non-negative int, not {value!r}")
-
-    @seed.validator
-    def _check_seed(self, _attr: attrs.Attribute[Seed], value: Seed) -> None:
-        if value is not None:
-            _seed_bytes(value)
 
     def at(self, index: int) -> int:
         """The element at position ``index`` (``0 <= index < size``)."""
@@ -234,6 +231,11 @@ class Permutation:
                 if x < n:
                     break
             yield x
+
+
+def _check_size(size: object) -> None:
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        raise OptionsError(f"permutation size must be a non-negative int, not {size!r}")
 
 
 def _check_shard(shard: int, count: int) -> None:

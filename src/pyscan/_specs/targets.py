@@ -34,7 +34,10 @@ kept: fewer than four octets is an error (``0x0a...`` is a host name). ``/33`` m
 warn and use ``/32``; here it is an error. Whitespace may separate expressions inside one
 string, and ``--exclude`` also splits on whitespace (nmap: commas only). IPv4 and IPv6
 targets may be mixed (nmap needs ``-6`` and one family). An IPv6 scope (``fe80::1%eth0``) is
-accepted and dropped, as nmap's list scan shows.
+accepted and dropped, as nmap's list scan shows. A bad line in an ``-iL`` file is an error
+naming the line (nmap warns and skips it). Exclusions whose intervals would exceed
+:data:`MAX_EXCLUDE_RANGES` (``--exclude '*.*.*.1'``) are refused; nmap tests each address
+against its exclude list instead.
 """
 
 from __future__ import annotations
@@ -79,6 +82,7 @@ IPAddress: TypeAlias = ipaddress.IPv4Address | ipaddress.IPv6Address
 MAX_EXCLUDE_RANGES: Final = 1 << 20
 
 _FULL_OCTET: Final = tuple(range(256))
+_SINGLE: Final = tuple((v,) for v in range(256))
 _IPV4_CHARS: Final = frozenset("0123456789.,*-")
 _HOST_CHARS: Final = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._")
 _TOKEN: Final = re.compile(r"\S+")
@@ -164,11 +168,13 @@ def _number(text: str, offset: int, limit: int, what: str) -> int:
 
 
 def _octet_set(part: str, offset: int) -> tuple[int, ...]:
+    if part.isdigit():  # the common case: one value
+        return _SINGLE[_number(part, offset, 255, "octet")]
     if part == "":
         raise _ParseError("empty octet", offset)
     if part in ("*", "-"):
         return _FULL_OCTET
-    bits = 0
+    values: set[int] = set()
     at = offset
     for item in part.split(","):
         if item == "":
@@ -178,7 +184,7 @@ def _octet_set(part: str, offset: int) -> tuple[int, ...]:
             raise _ParseError("'*' must stand alone for a whole octet", at + star)
         lo_text, dash, hi_text = item.partition("-")
         if not dash:
-            lo = hi = _number(item, at, 255, "octet")
+            values.add(_number(item, at, 255, "octet"))
         else:
             if "-" in hi_text:
                 raise _ParseError(f"more than one '-' in octet range {item!r}", at)
@@ -186,9 +192,9 @@ def _octet_set(part: str, offset: int) -> tuple[int, ...]:
             hi = _number(hi_text, at + len(lo_text) + 1, 255, "octet") if hi_text else 255
             if lo > hi:
                 raise _ParseError(f"reversed octet range {item!r} ({lo} > {hi})", at)
-        bits |= ((1 << (hi - lo + 1)) - 1) << lo
+            values.update(range(lo, hi + 1))
         at += len(item) + 1
-    return tuple(v for v in range(256) if bits >> v & 1)
+    return tuple(sorted(values))
 
 
 def _widen(values: tuple[int, ...], host_bits: int) -> tuple[int, ...]:
@@ -310,7 +316,13 @@ def _split_exclude(spec: str) -> Iterator[Target]:
                 if i == len(pieces) - 1 and i > 0:
                     break  # a trailing comma, as nmap allows
                 raise TargetSpecError(spec, "empty entry in exclude list", at)
-            yield _located(spec, piece, at)
+            try:
+                yield _located(spec, piece, at)
+            except TargetSpecError as exc:
+                if i == 0 or "." in piece:
+                    raise
+                hint = "; commas separate --exclude entries, so octet lists are not available"
+                raise TargetSpecError(spec, exc.reason + hint, exc.position) from None
             at += len(piece) + 1
 
 
@@ -629,10 +641,17 @@ _Block: TypeAlias = _Interval | _Octets
 
 
 def _octets_block(sets: OctetSets) -> _Block:
-    block = _Octets(sets)
-    if block.interval_count() == 1:
-        return _Interval(4, block.first, block.last)
-    return block
+    # Contiguous when the octets before the last non-full one are single values and that
+    # one is a run: then the product is one interval (an address, a CIDR block, a range).
+    split = max((k for k in range(4) if len(sets[k]) != 256), default=-1)
+    head = sets[split] if split >= 0 else _FULL_OCTET
+    if all(len(s) == 1 for s in sets[: max(split, 0)]) and head[-1] - head[0] + 1 == len(head):
+        first = last = 0
+        for values in sets:
+            first = first << 8 | values[0]
+            last = last << 8 | values[-1]
+        return _Interval(4, first, last)
+    return _Octets(sets)
 
 
 # -- exclusions --------------------------------------------------------------------------
@@ -753,6 +772,12 @@ class _Part:
             yield from self.block.ints(origin + skip, origin + ends[run] - self.starts[run])
 
 
+_MAKE: Final[Mapping[int, type[IPAddress]]] = {
+    4: ipaddress.IPv4Address,
+    6: ipaddress.IPv6Address,
+}
+
+
 def _address(version: int, value: int) -> IPAddress:
     if version == 4:
         return ipaddress.IPv4Address(value)
@@ -870,12 +895,27 @@ class TargetSet:
         """
         if seed is None and shard is None:
             return self._sequential(start)
-        positions = Permutation(self.size, seed).iter(start=start, shard=shard)
-        return (self.at(i) for i in positions)
+        return self._pick(Permutation(self.size, seed).iter(start=start, shard=shard))
 
     def permutation(self, seed: Seed) -> Permutation:
         """The index permutation :meth:`iter` uses for ``seed``."""
         return Permutation(self.size, seed)
+
+    def _pick(self, positions: Iterable[int]) -> Iterator[IPAddress]:
+        """``at`` for each position, with the lookups hoisted out of the loop."""
+        parts = self._parts
+        if len(parts) == 1 and parts[0].starts is None and isinstance(parts[0].block, _Interval):
+            make = _MAKE[parts[0].block.version]
+            first = parts[0].block.first
+            for i in positions:
+                yield make(first + i)
+            return
+        offsets = self._offsets
+        find = bisect.bisect_right
+        for i in positions:
+            k = find(offsets, i) - 1
+            part = parts[k]
+            yield _MAKE[part.block.version](part.at(i - offsets[k]))
 
     def _sequential(self, start: int) -> Iterator[IPAddress]:
         if start < 0:
@@ -886,6 +926,6 @@ class TargetSet:
             skip = max(0, start - self._offsets[j])
             if skip >= part.size:
                 continue
-            make = ipaddress.IPv4Address if part.block.version == 4 else ipaddress.IPv6Address
+            make = _MAKE[part.block.version]
             for value in part.ints(skip):
                 yield make(value)
