@@ -85,13 +85,15 @@ def test_can_send_uses_the_whole_part_of_cwnd() -> None:
 
 
 def test_bounded_params_follow_parallelism_options() -> None:
-    assert CongestionParams.bounded(None, None) == CongestionParams()
+    wide = CongestionParams.bounded(None, None)
+    assert (wide.min_cwnd, wide.initial_cwnd, wide.max_cwnd) == (1, 10, 4096)
+    assert wide.initial_ssthresh == wide.max_cwnd  # slow start until the first drop
     serial = CongestionParams.bounded(None, 1)
     assert (serial.min_cwnd, serial.initial_cwnd, serial.max_cwnd) == (1, 1, 1)
     fast = CongestionParams.bounded(20, None)
-    assert (fast.min_cwnd, fast.initial_cwnd, fast.max_cwnd) == (20, 20, 300)
-    huge = CongestionParams.bounded(500, None)
-    assert huge.max_cwnd == 500
+    assert (fast.min_cwnd, fast.initial_cwnd, fast.max_cwnd) == (20, 20, 4096)
+    huge = CongestionParams.bounded(5000, None)
+    assert huge.max_cwnd == 5000  # the ceiling rises to a larger --min-parallelism
 
 
 def test_serial_window_never_allows_two_in_flight() -> None:

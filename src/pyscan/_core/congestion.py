@@ -27,7 +27,8 @@ host/port parallelization). :class:`CongestionWindow` is one such window.
   Like TCP's one reduction per window, a loss of a probe first sent before the last
   reduction belongs to the same congestion episode and is ignored.
 * **Bounds.** ``cwnd`` always stays within ``[min_cwnd, max_cwnd]`` (``--min-parallelism`` /
-  ``--max-parallelism``; by default 1 and 300: "the ideal parallelism can drop to one if the
+  ``--max-parallelism``; the class defaults are nmap's 1 and 300, scans use a wider
+  ceiling, see :meth:`CongestionParams.bounded`; nmap: "the ideal parallelism can drop to one if the
   network proves unreliable and rise to several hundred in perfect conditions", nmap
   reference guide). A send is allowed while ``outstanding < floor(cwnd)``, so at least one
   probe can always be in flight.
@@ -79,6 +80,9 @@ class CongestionParams:
         if self.max_scale < 1:
             raise OptionsError(f"congestion max_scale must be >= 1, got {self.max_scale!r}")
 
+    #: The ceiling scans use when ``--max-parallelism`` is not given (see :meth:`bounded`).
+    SCAN_MAX_CWND = 4096.0
+
     @classmethod
     def bounded(
         cls,
@@ -87,17 +91,29 @@ class CongestionParams:
         *,
         reset_on_drop: bool = False,
     ) -> CongestionParams:
-        """Default constants with the window bounded by ``--min/--max-parallelism``.
+        """The constants scans use, with the window bounded by ``--min/--max-parallelism``.
 
-        The initial window (10) and the default maximum (300) are moved inside the bounds.
+        Unlike nmap (ceiling 300, slow start until 50-75), the ceiling is
+        :data:`SCAN_MAX_CWND` and slow start runs until the first drop (``ssthresh`` starts
+        at the ceiling, as in TCP). Two reasons: raw probes carry a stateless cookie, so a
+        wide window costs one set entry per probe in flight; and a Python event loop answers
+        in batches, which adds milliseconds of processing latency to every measured round
+        trip, so the window must be wider than a C scanner's to sustain the same rate
+        (throughput = window / round trip). Drops still halve or reset it at once. The
+        initial window (10) is moved inside the bounds.
         """
         low = float(min_parallelism) if min_parallelism is not None else 1.0
-        high = float(max_parallelism) if max_parallelism is not None else max(300.0, low)
+        high = (
+            float(max_parallelism)
+            if max_parallelism is not None
+            else max(cls.SCAN_MAX_CWND, low)
+        )
         initial = min(high, max(low, 10.0))
         return cls(
             min_cwnd=low,
             max_cwnd=high,
             initial_cwnd=initial,
+            initial_ssthresh=high,
             reset_on_drop=reset_on_drop,
         )
 

@@ -10,11 +10,14 @@ an ``AF_PACKET`` receive socket (raw IPv6 sockets strip the header we need) and 
 reader drains its socket, parses each packet once and hands it to the scan that owns its
 flow key (:class:`~pyscan._core.demux.Demultiplexer`), then wakes that scan.
 
-Each scan runs :meth:`RawEngine.run`: poll the pure scanner for probes to send, send them,
-then sleep until the scanner's next deadline or until a packet for it arrives. Nothing in
-the loop blocks: sends are non-blocking and a full socket buffer only makes the scan wait
-a little and try again. The last scan to leave closes every socket (also on error and on
-cancellation).
+Each scan runs :meth:`RawEngine.run`: poll the pure scanner for probes to send, build them
+and hand the batch to the transmit thread (:mod:`pyscan._io.batch`: one ``sendmmsg`` per
+batch, on its own thread so the kernel's share of sending overlaps the loop; where
+``sendmmsg`` is missing, each packet is sent from the loop), then sleep until the
+scanner's next deadline or until a packet for it arrives. Nothing in the loop blocks: its
+own sends are non-blocking, a full socket buffer only makes the scan wait a little, and a
+long transmit backlog makes it wait for the thread. The last scan to leave closes every
+socket and stops the thread (also on error and on cancellation).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from typing import Any
 
 from pyscan._core.demux import Demultiplexer, FlowKey
 from pyscan._core.probescan import ProbeScanner
+from pyscan._io.batch import TransmitThread, sendmmsg_available
 from pyscan._io.netutil import require_raw
 from pyscan._models import IPAddress
 from pyscan.errors import ScanError
@@ -38,6 +42,7 @@ __all__ = ["RawEngine"]
 log = logging.getLogger("pyscan.engine")
 
 _BATCH = 256  # probes handed out per poll before yielding to the loop
+_TX_BACKLOG = 4 * _BATCH  # packets queued for the transmit thread before the loop waits
 _READ_BURST = 1024  # packets read per readable callback before yielding
 _ETH_P_IPV6 = 0x86DD
 _PACKET_OUTGOING = 4
@@ -56,8 +61,10 @@ class RawEngine:
         self._send6: socket.socket | None = None
         self._recv: dict[tuple[int, int], socket.socket] = {}
         self._wakes: dict[ProbeScanner[Any], asyncio.Event] = {}
+        self._tx: TransmitThread | None = None
+        self.batching = sendmmsg_available()
         self._users = 0
-        self.packets_sent = 0
+        self._loop_sent = 0
         self.packets_received = 0
         self.send_errors = 0
 
@@ -93,11 +100,24 @@ class RawEngine:
             if s is not None:
                 s.close()
         self._send4 = self._send6 = None
+        if self._tx is not None:
+            self._tx.close()
+            self._tx = None
+
+    @property
+    def packets_sent(self) -> int:
+        """Packets handed to the kernel so far (by the loop and the transmit thread)."""
+        return self._loop_sent + (self._tx.sent if self._tx is not None else 0)
 
     @property
     def open_sockets(self) -> int:
         """How many sockets the engine holds (0 once closed)."""
-        return len(self._recv) + (self._send4 is not None) + (self._send6 is not None)
+        return (
+            len(self._recv)
+            + (self._send4 is not None)
+            + (self._send6 is not None)
+            + (self._tx is not None)
+        )
 
     # -- sockets -------------------------------------------------------------------------
 
@@ -180,8 +200,28 @@ class RawEngine:
             self.send_errors += 1
             log.debug("send to %s failed: %s", dst, exc)
             return True
-        self.packets_sent += 1
+        self._loop_sent += 1
         return True
+
+    def _blocking_sender(self, version: int) -> socket.socket:
+        """A blocking raw send socket for the transmit thread."""
+        family = socket.AF_INET if version == 4 else socket.AF_INET6
+        sock = socket.socket(family, socket.SOCK_RAW, socket.IPPROTO_RAW)
+        if version == 6:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_IPV6, _IPV6_HDRINCL, 1)
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8 << 20)
+        return sock
+
+    async def _submit(self, items: list[tuple[IPAddress, bytes]]) -> None:
+        """Queue a batch for the transmit thread, waiting while its backlog is long."""
+        if self._tx is None:
+            self._sender(items[0][0].version)  # fail early (privilege) on the loop
+            self._tx = TransmitThread(self._blocking_sender)
+        while self._tx.backlog > _TX_BACKLOG:
+            await asyncio.sleep(0.0005)
+        self._tx.submit(items)
 
     async def _send(self, dst: IPAddress, data: bytes) -> None:
         sock = self._sender(dst.version)
@@ -201,7 +241,7 @@ class RawEngine:
                 self.send_errors += 1
                 log.debug("send to %s failed: %s", dst, exc)
                 return
-            self.packets_sent += 1
+            self._loop_sent += 1
             return
         self.send_errors += 1
 
@@ -235,10 +275,13 @@ class RawEngine:
         while not scanner.done:
             now = loop.time()
             batch = scanner.poll(now, _BATCH)
-            for index, tryno in batch:
-                dst, data = scanner.build(index, tryno)
-                if not self._send_now(dst, data):
-                    await self._send(dst, data)
+            if self.batching and len(batch) > 1:
+                await self._submit([scanner.build(index, tryno) for index, tryno in batch])
+            else:
+                for index, tryno in batch:
+                    dst, data = scanner.build(index, tryno)
+                    if not self._send_now(dst, data):
+                        await self._send(dst, data)
             if scanner.done:
                 break
             if len(batch) == _BATCH:
