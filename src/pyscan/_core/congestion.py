@@ -104,9 +104,7 @@ class CongestionParams:
         """
         low = float(min_parallelism) if min_parallelism is not None else 1.0
         high = (
-            float(max_parallelism)
-            if max_parallelism is not None
-            else max(cls.SCAN_MAX_CWND, low)
+            float(max_parallelism) if max_parallelism is not None else max(cls.SCAN_MAX_CWND, low)
         )
         initial = min(high, max(low, 10.0))
         return cls(
