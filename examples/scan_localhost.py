@@ -17,7 +17,8 @@ async def main(ports: str) -> pyscan.ScanReport:
     handle = pyscan.scan("127.0.0.1", ports, skip_discovery=True, timing=4)
     async for result in handle:
         if isinstance(result, pyscan.PortResult) and result.is_open:
-            print(f"{result.port}/{result.protocol} open ({result.reason}, ttl {result.reason.ttl})")
+            reason = f"{result.reason}, ttl {result.reason.ttl}"
+            print(f"{result.port}/{result.protocol} open ({reason})")
     report = await handle
     print(
         f"{len(report.host('127.0.0.1').ports)} ports scanned in {report.stats.elapsed:.2f} s "

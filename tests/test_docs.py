@@ -14,7 +14,7 @@ def test_quickstart_examples_run() -> None:
     assert len(blocks) >= 5
     namespace: dict[str, object] = {}
     for block in blocks:
-        exec(compile(block, "docs/quickstart.md", "exec"), namespace)  # noqa: S102
+        exec(compile(block, "docs/quickstart.md", "exec"), namespace)
 
 
 def test_docs_exist_for_each_surface() -> None:

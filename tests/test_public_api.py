@@ -58,6 +58,8 @@ PURE = [
     "service/_probes.py",
     "service/_pcre.py",
     "service/_match.py",
+    "service/_engine.py",
+    "service/_fingerprint.py",
     "output",
 ]
 FORBIDDEN = {"socket", "asyncio", "aiodns", "pycares", "select", "selectors", "subprocess"}
@@ -71,7 +73,7 @@ def _module_files(entry: str) -> list[Path]:
 def _imports(path: Path) -> set[str]:
     """Absolute module names imported by ``path`` (relative imports resolved)."""
     rel = path.relative_to(SRC.parent).with_suffix("")
-    package = list(rel.parts[:-1]) if rel.name != "__init__" else list(rel.parts[:-1])
+    package = list(rel.parts[:-1])
     names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):

@@ -11,11 +11,13 @@ or iterate it to get results as soon as they are decided. Errors derive from
 """
 
 from pyscan import errors as errors
+from pyscan._api import VersionOptions as VersionOptions
 from pyscan._api import connect_scan as connect_scan
 from pyscan._api import ping_scan as ping_scan
 from pyscan._api import scan as scan
 from pyscan._api import syn_scan as syn_scan
 from pyscan._api import udp_scan as udp_scan
+from pyscan._api import version_scan as version_scan
 from pyscan._core.congestion import CongestionWindow as CongestionWindow
 from pyscan._core.rate import RateLimiter as RateLimiter
 from pyscan._core.rate import TokenBucket as TokenBucket
@@ -67,6 +69,7 @@ __all__ = [
     "TargetSpec",
     "TimingTemplate",
     "TokenBucket",
+    "VersionOptions",
     "__version__",
     "connect_scan",
     "default_services",
@@ -78,4 +81,5 @@ __all__ = [
     "syn_scan",
     "top_ports",
     "udp_scan",
+    "version_scan",
 ]

@@ -28,16 +28,19 @@ from pyscan._io.connect import run_connect_scan
 from pyscan._io.engine import RawEngine
 from pyscan._io.netutil import require_raw, reserve_source_ports, source_address_for
 from pyscan._io.resolver import Resolver
+from pyscan._io.version import detect_services, load_default_db
 from pyscan._models import (
     Hostname,
     HostResult,
     HostStatus,
     IPAddress,
     PortResult,
+    PortState,
     Reason,
     ReasonKind,
     ScanReport,
     ScanStats,
+    Service,
     merge_ports,
 )
 from pyscan._options import ResolvedOptions, ScanOptions
@@ -46,6 +49,7 @@ from pyscan._scanners.syn import SynScanner
 from pyscan._scanners.udp import UdpScanner
 from pyscan._specs.permutation import Permutation
 from pyscan._specs.ports import PortList, parse_ports, resolve_ports
+from pyscan._specs.services import default_services
 from pyscan._specs.targets import TargetSet, TargetSpec, parse_targets
 from pyscan._version import __version__
 from pyscan.errors import OptionsError, ResolveError
@@ -56,11 +60,13 @@ __all__ = [
     "PortsArg",
     "ScanType",
     "TargetsArg",
+    "VersionOptions",
     "connect_scan",
     "ping_scan",
     "scan",
     "syn_scan",
     "udp_scan",
+    "version_scan",
 ]
 
 TargetsArg: TypeAlias = "str | Iterable[str | IPAddress] | TargetSpec | TargetSet"
@@ -159,6 +165,23 @@ def _sources(opts: ResolvedOptions) -> Callable[[IPAddress], IPAddress]:
 # -- the scan runs -----------------------------------------------------------------------
 
 
+@attrs.frozen
+class VersionOptions:
+    """Version detection (-sV) settings: nmap's intensity 0-9 (light = 2, all = 9), the
+    probe file (None: nmap's when installed, else pyscan's built-in one), how many ports are
+    probed at once, and a factor on every wait of the probe file."""
+
+    intensity: int = attrs.field(default=7)
+    probe_file: str | None = None
+    concurrency: int = 64
+    timeout_scale: float = 1.0
+
+    @intensity.validator
+    def _check_intensity(self, _attr: attrs.Attribute[int], value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 9:
+            raise OptionsError(f"version intensity must be an integer 0-9, got {value!r}")
+
+
 @attrs.define
 class _Run:
     """Book-keeping of one scan run: options, results, statistics."""
@@ -178,6 +201,7 @@ class _Run:
     phase_total: int = 0
     counter: Callable[[], int] | None = None
     sent: Callable[[], int] | None = None
+    version: VersionOptions | None = None
 
     def enter(
         self,
@@ -393,20 +417,81 @@ async def _execute(
             for h in hosts:
                 run.add_host(HostResult(h, HostStatus.UP, Reason(ReasonKind.USER_SET)))
             up = list(hosts)
+        emit = emit_port or (lambda _r: None)
+        held: list[PortResult] = []
+        if run.version is not None:
+            # Open ports are reported once, with their service, after detection.
+            plain = emit
+
+            def emit(r: PortResult) -> None:
+                if _wants_detection(r):
+                    held.append(r)
+                else:
+                    plain(r)
+
         for kind in kinds:
             proto = "udp" if kind == "udp" else "tcp"
             assert run.ports is not None
             ports = run.ports.ports(proto)
-            results = await _port_scan(run, kind, up, ports, emit_port or (lambda _r: None))
-            by_host: dict[IPAddress, list[PortResult]] = {}
-            for p in results:
-                by_host.setdefault(p.address, []).append(p)
-            for addr, plist in by_host.items():
-                run.add_host(merge_ports(run.hosts[addr], plist))
+            results = await _port_scan(run, kind, up, ports, emit)
+            _merge(run, results)
+        if run.version is not None:
+            _merge(run, await _detect(run, run.version, held, emit_port or (lambda _r: None)))
         await _attach_names(run, resolver, names)
     finally:
         await resolver.close()
     return run.report(args)
+
+
+def _merge(run: _Run, results: Iterable[PortResult]) -> None:
+    by_host: dict[IPAddress, list[PortResult]] = {}
+    for p in results:
+        by_host.setdefault(p.address, []).append(p)
+    for addr, plist in by_host.items():
+        run.add_host(merge_ports(run.hosts[addr], plist))
+
+
+def _wants_detection(r: PortResult) -> bool:
+    return r.state is PortState.OPEN or (r.protocol == "udp" and r.state is PortState.OPEN_FILTERED)
+
+
+async def _detect(
+    run: _Run, version: VersionOptions, ports: Sequence[PortResult], emit: Emit[PortResult]
+) -> list[PortResult]:
+    """Version-detect ``ports``; emit and return them with their services (a UDP
+    open|filtered port that answered a probe becomes open, reason udp-response)."""
+    db = load_default_db(version.probe_file)
+    table = default_services()
+    by_key = {(p.address, p.protocol, p.port): p for p in ports}
+    done: list[PortResult] = []
+
+    def finished(
+        addr: IPAddress, proto: str, port: int, service: Service | None, answered: bool
+    ) -> None:
+        p = by_key[(addr, proto, port)]  # type: ignore[index]
+        if service is not None:
+            p = attrs.evolve(p, service=service)
+        if answered and p.state is PortState.OPEN_FILTERED:
+            p = attrs.evolve(p, state=PortState.OPEN, reason=Reason(ReasonKind.UDP_RESPONSE))
+        done.append(p)
+        emit(p)
+
+    run.enter("service scan", len(by_key), lambda: len(done))
+    await detect_services(
+        [(p.address, p.protocol, p.port) for p in ports if p.protocol in ("tcp", "udp")],
+        db,
+        intensity=version.intensity,
+        concurrency=version.concurrency,
+        timeout_scale=version.timeout_scale,
+        emit=finished,
+        service_names=table.name,
+    )
+    reported = {(p.address, p.protocol, p.port) for p in done}
+    for key, p in by_key.items():  # sctp, or ports detection skipped: as they were
+        if key not in reported:
+            done.append(p)
+            emit(p)
+    return done
 
 
 async def _attach_names(run: _Run, resolver: Resolver, names: dict[IPAddress, str]) -> None:
@@ -489,6 +574,7 @@ def _port_scan_handle(
     option_kw: dict[str, Any],
     stream_hosts: bool,
     name: str,
+    version: VersionOptions | None = None,
 ) -> ScanHandle[Any]:
     if not kinds:
         raise OptionsError("no scan type given")
@@ -500,7 +586,10 @@ def _port_scan_handle(
     protocols = sorted({"udp" if k == "udp" else "tcp" for k in kinds})
     port_list = _port_list(ports, protocols)
     types = tuple({"syn": "syn", "connect": "connect", "udp": "udp"}[k] for k in kinds)
+    if version is not None:
+        types += ("version",)
     run = _make_run(options, option_kw, types, port_list, resolve_names, dns_servers)
+    run.version = version
 
     async def go(emit: Emit[Any]) -> ScanReport:
         return await _execute(
@@ -587,13 +676,16 @@ def scan(
     ipv6: bool = False,
     resolve_names: bool = False,
     dns_servers: Sequence[str] | None = None,
+    version: bool | VersionOptions = False,
     options: ScanOptions | None = None,
     **option_kw: Any,
 ) -> ScanHandle[HostResult | PortResult]:
     """Discovery, then port scans of the hosts found up (nmap's default flow).
 
     ``scan_types`` defaults to SYN with CAP_NET_RAW and connect without (as nmap chooses);
-    ``skip_discovery=True`` is nmap's ``-Pn``. Iterating yields HostResults from discovery
+    ``skip_discovery=True`` is nmap's ``-Pn``. ``version=True`` (or a
+    :class:`VersionOptions`) adds version detection (``-sV``): open ports are then reported
+    once, with their service, after detection. Iterating yields HostResults from discovery
     and PortResults from the port scans.
     """
     kinds: tuple[ScanType, ...] = (
@@ -605,4 +697,60 @@ def scan(
         kinds, targets, ports, discovery=not skip_discovery, probes=probes,
         exclude=exclude, ipv6=ipv6, resolve_names=resolve_names, dns_servers=dns_servers,
         options=options, option_kw=option_kw, stream_hosts=True, name="scan",
+        version=_version_options(version),
+    )  # fmt: skip
+
+
+def _version_options(version: bool | VersionOptions) -> VersionOptions | None:
+    if isinstance(version, VersionOptions):
+        return version
+    return VersionOptions() if version else None
+
+
+def version_scan(
+    targets: TargetsArg | None,
+    ports_or_report: PortsArg | ScanReport = None,
+    *,
+    intensity: int = 7,
+    probe_file: str | None = None,
+    concurrency: int = 64,
+    timeout_scale: float = 1.0,
+    scan_type: ScanType | None = None,
+    exclude: str | Iterable[str] | None = None,
+    ipv6: bool = False,
+    resolve_names: bool = False,
+    dns_servers: Sequence[str] | None = None,
+    options: ScanOptions | None = None,
+    **option_kw: Any,
+) -> ScanHandle[PortResult]:
+    """Service and version detection (nmap ``-sV``) with nmap's probe-file algorithm.
+
+    Given a :class:`ScanReport`, probe its open ports (and UDP open|filtered ones) and
+    return that report with services added; ``targets`` may then be None. Given ports (nmap
+    syntax or numbers), port-scan them first (SYN with CAP_NET_RAW, connect without, or
+    ``scan_type``; discovery skipped) and probe the open ones. ``intensity`` is 0-9 (light
+    2, all 9); ``probe_file`` defaults to nmap's ``nmap-service-probes`` when nmap is
+    installed, else pyscan's own built-in file.
+    """
+    settings = VersionOptions(intensity, probe_file, concurrency, timeout_scale)
+    if isinstance(ports_or_report, ScanReport):
+        report = ports_or_report
+        run = _make_run(options, option_kw, (*report.scan_types, "version"), None, False, None)
+
+        async def go(emit: Emit[PortResult]) -> ScanReport:
+            for host in report.hosts:
+                run.add_host(host)
+            wanted = [p for p in report.all_ports() if _wants_detection(p)]
+            _merge(run, await _detect(run, settings, wanted, emit))
+            merged = run.report(report.args or "version_scan")
+            return attrs.evolve(merged, ports=report.ports, stats=report.stats)
+
+        return ScanHandle(go, run.progress)
+    if targets is None:
+        raise OptionsError("version_scan needs targets when it is given ports, not a report")
+    kind: ScanType = scan_type or ("syn" if netutil.has_raw_privilege() else "connect")
+    return _port_scan_handle(
+        (kind,), targets, ports_or_report, discovery=False, probes=None, exclude=exclude,
+        ipv6=ipv6, resolve_names=resolve_names, dns_servers=dns_servers, options=options,
+        option_kw=option_kw, stream_hosts=False, name="version_scan", version=settings,
     )  # fmt: skip

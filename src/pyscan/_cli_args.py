@@ -22,6 +22,7 @@ from typing import Any, Literal, NoReturn
 
 import attrs
 
+from pyscan._api import VersionOptions
 from pyscan._core.timing import TimingTemplate
 from pyscan._options import ScanOptions
 from pyscan._scanners.discovery import DiscoveryProbe
@@ -51,11 +52,7 @@ class UsageError(PyscanError, ValueError):
 
 #: nmap options that are planned (-sV, -O): "not supported yet".
 NOT_YET: dict[str, str] = {
-    "-sV": "service/version detection",
-    "--version-intensity": "service/version detection",
-    "--version-light": "service/version detection",
-    "--version-all": "service/version detection",
-    "--version-trace": "service/version detection",
+    "--version-trace": "service/version detection tracing",
     "-O": "OS detection",
     "--osscan-limit": "OS detection",
     "--osscan-guess": "OS detection",
@@ -128,7 +125,6 @@ UNSUPPORTED: dict[str, str] = {
     "--iflist": "interface listing",
     "--datadir": "custom data directories",
     "--servicedb": "custom data files",
-    "--versiondb": "custom data files",
     "--webxml": "XML stylesheets",
     "--log-errors": "error logging",
     "--deprecated-xml-osclass": "OS detection",
@@ -310,7 +306,8 @@ _VALUE_OPTIONS = frozenset(
         "--min-rtt-timeout", "--max-rtt-timeout", "--initial-rtt-timeout", "--host-timeout",
         "--scan-delay", "--max-scan-delay", "--min-parallelism", "--max-parallelism", "-g",
         "--source-port", "-S", "-e", "--ttl", "-oN", "-oX", "-oG", "-oA", "-oJ",
-        "--stats-every", "--seed", "--shard", "--stylesheet",
+        "--stats-every", "--seed", "--shard", "--stylesheet", "--version-intensity",
+        "--versiondb",
     }
 )  # fmt: skip
 
@@ -335,6 +332,11 @@ HOST DISCOVERY:
   --dns-servers <serv1[,serv2],...>: DNS servers to use
 SCAN TECHNIQUES:
   -sS/sT: TCP SYN / connect() scan;  -sU: UDP scan (combinable: -sS -sU)
+SERVICE/VERSION DETECTION:
+  -sV: probe open ports to determine service/version info
+  --version-intensity <0-9>: light (2) to all probes (9) [default: 7]
+  --version-light / --version-all: intensity 2 / 9
+  --versiondb <file>: probe file [default: nmap's nmap-service-probes, else pyscan's own]
 PORT SPECIFICATION AND SCAN ORDER:
   -p <port ranges>: e.g. -p22; -p1-65535; -p U:53,111,T:21-25,80; -p- for all
   --exclude-ports <port ranges>: leave these ports out
@@ -361,7 +363,7 @@ OUTPUT:
   --stylesheet <path/URL>: XSL stylesheet for XML output
 MISC:
   --version/-V: print the version;  -h/--help: this summary
-Not supported yet: -sV (version detection), -O (OS detection).
+Not supported yet: -O (OS detection).
 See docs/cli.md for every option, exit codes and the differences from nmap.
 """
 
@@ -384,6 +386,11 @@ def build_parser() -> argparse.ArgumentParser:
     a("-sS", dest="syn", action="store_true")
     a("-sT", dest="connect", action="store_true")
     a("-sU", dest="udp", action="store_true")
+    a("-sV", dest="version_scan", action="store_true")
+    a("--version-intensity", type=_int_in(0, 9, "version intensity"))
+    a("--version-light", action="store_true")
+    a("--version-all", action="store_true")
+    a("--versiondb", metavar="FILE")
     a("-p", dest="ports")
     a("--top-ports", type=_int_in(1, None, "--top-ports count"))
     a("-F", dest="fast", action="store_true")
@@ -459,6 +466,7 @@ class CliConfig:
     open_only: bool = False
     stats_every: float | None = None
     stylesheet: str | None = None
+    version: VersionOptions | None = None
     notices: tuple[str, ...] = ()
     args: str = "pyscan"
 
@@ -565,6 +573,37 @@ _PORT_FLAGS_ALL = (*_PORT_FLAGS, ("exclude_ports", "--exclude-ports"))
 _SCAN_FLAGS = (("syn", "-sS"), ("connect", "-sT"), ("udp", "-sU"))
 
 
+def _version(ns: argparse.Namespace, mode: str) -> VersionOptions | None:
+    """-sV and its intensity options (nmap: --version-* without -sV do nothing: we refuse)."""
+    given = [
+        flag
+        for attr, flag in (
+            ("version_intensity", "--version-intensity"),
+            ("version_light", "--version-light"),
+            ("version_all", "--version-all"),
+            ("versiondb", "--versiondb"),
+        )
+        if getattr(ns, attr) not in (None, False)
+    ]
+    if not ns.version_scan:
+        if given:
+            raise UsageError(f"{given[0]} needs -sV (version detection)")
+        return None
+    if mode != "port":
+        raise UsageError(f"-sV cannot be combined with {'-sL' if mode == 'list' else '-sn'}")
+    levels = [f for f in given if f != "--versiondb"]
+    if len(levels) > 1:
+        raise UsageError(f"{levels[0]} and {levels[1]} cannot be combined")
+    intensity = 7
+    if ns.version_intensity is not None:
+        intensity = ns.version_intensity
+    elif ns.version_light:
+        intensity = 2
+    elif ns.version_all:
+        intensity = 9
+    return VersionOptions(intensity=intensity, probe_file=ns.versiondb)
+
+
 def build_config(argv: Sequence[str], *, has_raw: bool) -> CliConfig:
     """Parse and check ``argv`` (without the program name); UsageError on any problem.
 
@@ -661,6 +700,8 @@ def build_config(argv: Sequence[str], *, has_raw: bool) -> CliConfig:
             if not ports.ports(proto):
                 raise PortSpecError(ns.ports or "", f"selects no {proto} ports to scan")
 
+    version = _version(ns, mode)
+
     if ns.stats_every is not None and ns.stats_every <= 0:
         raise UsageError("--stats-every must be greater than 0")
     if ns.stylesheet is not None and ns.no_stylesheet:
@@ -692,6 +733,7 @@ def build_config(argv: Sequence[str], *, has_raw: bool) -> CliConfig:
         open_only=ns.open_only,
         stats_every=ns.stats_every,
         stylesheet=ns.stylesheet,
+        version=version,
         notices=tuple(notices),
         args=" ".join(["pyscan", *argv]),
     )

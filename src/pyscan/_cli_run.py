@@ -317,6 +317,8 @@ class Session:
             for proto in sorted(cfg.ports.protocols):
                 ports[proto] = PortList(**{proto: cfg.ports.ports(proto)}).to_nmap_spec()[2:]
         types: tuple[str, ...] = {"list": ("list",), "ping": ("ping",)}.get(cfg.mode, cfg.kinds)
+        if cfg.version is not None:
+            types = (*types, "version")
         return ScanReport(
             scan_types=types,
             ports=ports,
@@ -406,6 +408,7 @@ class Session:
             skip_discovery=cfg.skip_discovery,
             probes=probes,
             ipv6=cfg.ipv6,
+            version=cfg.version or False,
             options=opts,
         )
 

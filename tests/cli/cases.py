@@ -68,19 +68,23 @@ BAD_INVOCATIONS: list[tuple[list[str], str]] = [
     ),
     (["-n", "-R", "127.0.0.1"], "pyscan: error: -n and -R cannot be combined"),
     (
-        ["-sV", "127.0.0.1"],
-        "pyscan: error: option -sV (service/version detection) is not supported yet",
+        ["-sV", "-sn", "127.0.0.1"],
+        "pyscan: error: -sV cannot be combined with -sn",
     ),
     (
         ["--version-intensity", "5", "127.0.0.1"],
+        "pyscan: error: --version-intensity needs -sV (version detection)",
+    ),
+    (
+        ["-sV", "--version-intensity", "10", "127.0.0.1"],
         (
-            "pyscan: error: option --version-intensity (service/version detection) "
-            "is not supported yet"
+            "pyscan: error: argument --version-intensity: invalid version intensity '10': "
+            "expected an integer 0..9"
         ),
     ),
     (
-        ["--version-all", "127.0.0.1"],
-        "pyscan: error: option --version-all (service/version detection) is not supported yet",
+        ["-sV", "--version-light", "--version-all", "127.0.0.1"],
+        "pyscan: error: --version-light and --version-all cannot be combined",
     ),
     (["-O", "127.0.0.1"], "pyscan: error: option -O (OS detection) is not supported yet"),
     (
