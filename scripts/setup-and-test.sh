@@ -8,6 +8,8 @@ export DEBIAN_FRONTEND=noninteractive PIP_DISABLE_PIP_VERSION_CHECK=1
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq
     apt-get install -y -qq python3-venv nmap ndiff iproute2 iptables ethtool >/dev/null
+    # Real daemons for the version-detection lab tests (installed, never started as services).
+    bash scripts/install-daemons.sh >/dev/null
 fi
 python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip

@@ -24,11 +24,11 @@ from pyscan._core.probescan import ProbeScanner
 from pyscan._core.rate import RateLimiter
 from pyscan._handle import Emit, ScanHandle, ScanProgress
 from pyscan._io import netutil
-from pyscan._io.connect import run_connect_scan
+from pyscan._io.connect import raise_nofile_limit, run_connect_scan
 from pyscan._io.engine import RawEngine
 from pyscan._io.netutil import require_raw, reserve_source_ports, source_address_for
 from pyscan._io.resolver import Resolver
-from pyscan._io.version import detect_services, load_default_db
+from pyscan._io.version import detect_service, load_default_db, tls_client_context
 from pyscan._models import (
     Hostname,
     HostResult,
@@ -40,7 +40,6 @@ from pyscan._models import (
     ReasonKind,
     ScanReport,
     ScanStats,
-    Service,
     merge_ports,
 )
 from pyscan._options import ResolvedOptions, ScanOptions
@@ -418,14 +417,16 @@ async def _execute(
                 run.add_host(HostResult(h, HostStatus.UP, Reason(ReasonKind.USER_SET)))
             up = list(hosts)
         emit = emit_port or (lambda _r: None)
-        held: list[PortResult] = []
+        detector: _Detector | None = None
         if run.version is not None:
-            # Open ports are reported once, with their service, after detection.
+            # Open ports are reported once, with their service, after detection, which
+            # starts on each as soon as it is found.
+            detector = _Detector(run, run.version, emit)
             plain = emit
 
             def emit(r: PortResult) -> None:
                 if _wants_detection(r):
-                    held.append(r)
+                    detector.submit(r)
                 else:
                     plain(r)
 
@@ -435,8 +436,8 @@ async def _execute(
             ports = run.ports.ports(proto)
             results = await _port_scan(run, kind, up, ports, emit)
             _merge(run, results)
-        if run.version is not None:
-            _merge(run, await _detect(run, run.version, held, emit_port or (lambda _r: None)))
+        if detector is not None:
+            _merge(run, await detector.wait())
         await _attach_names(run, resolver, names)
     finally:
         await resolver.close()
@@ -455,43 +456,62 @@ def _wants_detection(r: PortResult) -> bool:
     return r.state is PortState.OPEN or (r.protocol == "udp" and r.state is PortState.OPEN_FILTERED)
 
 
-async def _detect(
-    run: _Run, version: VersionOptions, ports: Sequence[PortResult], emit: Emit[PortResult]
-) -> list[PortResult]:
-    """Version-detect ``ports``; emit and return them with their services (a UDP
-    open|filtered port that answered a probe becomes open, reason udp-response)."""
-    db = load_default_db(version.probe_file)
-    table = default_services()
-    by_key = {(p.address, p.protocol, p.port): p for p in ports}
-    done: list[PortResult] = []
+class _Detector:
+    """Version detection that starts on each open port as soon as the port scan finds it.
 
-    def finished(
-        addr: IPAddress, proto: str, port: int, service: Service | None, answered: bool
-    ) -> None:
-        p = by_key[(addr, proto, port)]  # type: ignore[index]
-        if service is not None:
-            p = attrs.evolve(p, service=service)
-        if answered and p.state is PortState.OPEN_FILTERED:
-            p = attrs.evolve(p, state=PortState.OPEN, reason=Reason(ReasonKind.UDP_RESPONSE))
-        done.append(p)
-        emit(p)
+    The probe database loads on a worker thread while the scan runs; at most
+    ``concurrency`` ports are probed at once. A UDP open|filtered port that answers a probe
+    becomes open (reason udp-response).
+    """
 
-    run.enter("service scan", len(by_key), lambda: len(done))
-    await detect_services(
-        [(p.address, p.protocol, p.port) for p in ports if p.protocol in ("tcp", "udp")],
-        db,
-        intensity=version.intensity,
-        concurrency=version.concurrency,
-        timeout_scale=version.timeout_scale,
-        emit=finished,
-        service_names=table.name,
-    )
-    reported = {(p.address, p.protocol, p.port) for p in done}
-    for key, p in by_key.items():  # sctp, or ports detection skipped: as they were
-        if key not in reported:
-            done.append(p)
-            emit(p)
-    return done
+    def __init__(self, run: _Run, version: VersionOptions, emit: Emit[PortResult]) -> None:
+        self.run = run
+        self.version = version
+        self.emit = emit
+        self.db = asyncio.ensure_future(asyncio.to_thread(load_default_db, version.probe_file))
+        self.table = default_services()
+        self.tls = tls_client_context()
+        self.limit = asyncio.Semaphore(max(1, min(version.concurrency, raise_nofile_limit() - 64)))
+        self.tasks: list[asyncio.Future[None]] = []
+        self.done: list[PortResult] = []
+
+    def submit(self, port: PortResult) -> None:
+        """Start detecting ``port`` (called from the scan's emit callback)."""
+        self.tasks.append(asyncio.ensure_future(self._one(port)))
+
+    async def _one(self, p: PortResult) -> None:
+        if p.protocol in ("tcp", "udp"):
+            db = await self.db
+            async with self.limit:
+                found = await detect_service(
+                    p.address,
+                    p.protocol,
+                    p.port,
+                    db,
+                    intensity=self.version.intensity,
+                    timeout_scale=self.version.timeout_scale,
+                    default_name=self.table.name(p.port, p.protocol),
+                    tls_context=self.tls,
+                )
+            if found.service is not None:
+                p = attrs.evolve(p, service=found.service)
+            if found.answered and p.state is PortState.OPEN_FILTERED:
+                p = attrs.evolve(p, state=PortState.OPEN, reason=Reason(ReasonKind.UDP_RESPONSE))
+        self.done.append(p)
+        self.emit(p)
+
+    async def wait(self) -> list[PortResult]:
+        """Wait for every submitted port; cancel them all if this is cancelled."""
+        self.run.enter("service scan", len(self.tasks), lambda: len(self.done))
+        try:
+            await asyncio.gather(*self.tasks)
+            await self.db  # surface a probe-file error even when no port was open
+        finally:
+            self.db.cancel()
+            for task in self.tasks:
+                task.cancel()
+            await asyncio.gather(*self.tasks, self.db, return_exceptions=True)
+        return self.done
 
 
 async def _attach_names(run: _Run, resolver: Resolver, names: dict[IPAddress, str]) -> None:
@@ -740,8 +760,11 @@ def version_scan(
         async def go(emit: Emit[PortResult]) -> ScanReport:
             for host in report.hosts:
                 run.add_host(host)
-            wanted = [p for p in report.all_ports() if _wants_detection(p)]
-            _merge(run, await _detect(run, settings, wanted, emit))
+            detector = _Detector(run, settings, emit)
+            for port in report.all_ports():
+                if _wants_detection(port):
+                    detector.submit(port)
+            _merge(run, await detector.wait())
             merged = run.report(report.args or "version_scan")
             return attrs.evolve(merged, ports=report.ports, stats=report.stats)
 

@@ -508,3 +508,31 @@ def test_module_is_pure(module: str) -> None:
             used.add(node.module.split(".")[0])
     assert used
     assert not used & FORBIDDEN, f"{module} imports {sorted(used & FORBIDDEN)}"
+
+
+# -- looking ahead (the IO layer starts upcoming probes early) --------------------------------
+
+
+def test_upcoming_lists_what_next_step_would_give_without_changing_state(
+    db: ProbeDatabase,
+) -> None:
+    det = ServiceDetection(db, 12345, "tcp", intensity=9)
+    first = det.next_step()
+    assert first is not None
+    assert first.probe.is_null
+    ahead = det.upcoming(10)
+    assert all(not s.probe.is_null and not s.reuse for s in ahead)
+    det.on_reply(first, ProbeReply(b"", closed=True, elapsed=9.0))  # silent NULL, closed
+    given = []
+    while (step := det.next_step()) is not None:
+        given.append(step.probe.name)
+        det.on_reply(step, ProbeReply(b"", closed=True, elapsed=0.1))
+    assert [s.probe.name for s in ahead] == given
+
+
+def test_upcoming_respects_a_softmatch(db: ProbeDatabase) -> None:
+    det = ServiceDetection(db, 12345, "tcp", intensity=9)
+    first = det.next_step()
+    assert first is not None
+    det.on_reply(first, ProbeReply(b"220 welcome\r\n", closed=False, elapsed=0.1))
+    assert [s.probe.name for s in det.upcoming(10)] == ["FtpHelp"]  # only probes for "ftp"

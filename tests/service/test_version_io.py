@@ -31,7 +31,7 @@ import pytest
 
 from pyscan._io.version import detect_service, detect_services, load_builtin_db
 from pyscan._models import Service
-from pyscan.service import ProbeDatabase, find_nmap_file, load_probes
+from pyscan.service import ProbeDatabase, find_nmap_file, load_probes, parse_probes
 
 LOCAL = ipaddress.ip_address("127.0.0.1")
 FAST = 0.02  # NULL probe 120 ms, others 100 ms
@@ -642,3 +642,52 @@ async def test_same_answers_as_nmap(nmap_db: ProbeDatabase, db: ProbeDatabase) -
         own, _ = builtin[(LOCAL, "tcp", port)]
         assert own is not None
         assert (own.name, own.product) == theirs[port][:2]
+
+
+async def test_probes_started_ahead_give_the_sequential_answer() -> None:
+    """A server that answers only the third probe after NULL: with probes started ahead the
+    engine takes the same replies in the same order, so the answer and the probes it counts
+    are those of nmap's one-at-a-time order, in less time."""
+    db = parse_probes(
+        "Probe TCP NULL q||\ntotalwaitms 300\n"
+        "Probe TCP One q|one\\r\\n|\nrarity 1\ntotalwaitms 300\n"
+        "Probe TCP Two q|two\\r\\n|\nrarity 1\ntotalwaitms 300\n"
+        "Probe TCP Three q|three\\r\\n|\nrarity 1\ntotalwaitms 300\n"
+        "match third m|^THIRD (\\d)| p/Third/ v/$1/\n",
+        "ahead-probes",
+    )
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            line = await asyncio.wait_for(reader.readline(), 2)
+            if line == b"three\r\n":
+                writer.write(b"THIRD 7\r\n")
+                await writer.drain()
+            await asyncio.sleep(1)
+        except (TimeoutError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    addr = ipaddress.ip_address("127.0.0.1")
+    try:
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        seq = await detect_service(addr, "tcp", port, db, ahead=0)
+        t1 = loop.time()
+        fast = await detect_service(addr, "tcp", port, db, ahead=3)
+        t2 = loop.time()
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert seq.service is not None
+    assert fast.service is not None
+    assert (fast.service.name, fast.service.product, fast.service.version) == (
+        "third",
+        "Third",
+        "7",
+    )
+    assert fast.service == seq.service
+    assert t2 - t1 < (t1 - t0) * 0.8

@@ -215,6 +215,32 @@ class ServiceDetection:
         self._done = True
         return None
 
+    def upcoming(self, limit: int) -> list[ProbeStep]:
+        """The next ``limit`` probes :meth:`next_step` would give if every reply until then
+        decided nothing (state unchanged), each on a fresh connection. The IO layer may start
+        them early; their replies must still go through :meth:`on_reply` in order, when
+        :meth:`next_step` gives the same probe."""
+        found: list[ProbeStep] = []
+        index = self._next
+        soft = self.soft
+        while not self._done and index < len(self._plan) and len(found) < limit:
+            probe = self._plan[index]
+            index += 1
+            if probe.is_null or (soft is not None and not probe.may_identify(soft.service)):
+                continue
+            found.append(
+                ProbeStep(
+                    probe=probe,
+                    protocol=self.protocol,
+                    tls=self.tls,
+                    reuse=False,
+                    wait=probe.totalwaitms / 1000 * self.timeout_scale,
+                    tcpwrapped=None,
+                    number=-1,
+                )
+            )
+        return found
+
     # -- matching ----------------------------------------------------------------------
 
     def _match(self, step: ProbeStep, data: bytes) -> MatchResult | None:

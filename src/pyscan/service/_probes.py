@@ -26,7 +26,7 @@ from typing import Literal
 import attrs
 
 from pyscan.errors import DataFileError, ProbeFileError
-from pyscan.service._pcre import PatternError, compile_pattern
+from pyscan.service._pcre import PatternError, compile_pattern, translate
 
 __all__ = [
     "Match",
@@ -282,8 +282,9 @@ class Match:
 
     ``source`` is the PCRE pattern as written in the file, ``flags`` the pattern options
     (``i`` caseless, ``s`` dot matches newline) and ``pattern`` its compiled Python form,
-    which matches bytes. The version templates are ``None`` when the line has none.
-    ``line`` is the 1-based line in the file (not part of equality).
+    which matches bytes (compiled on first use and kept: a scan touches few of nmap's ~12,000
+    patterns). The version templates are ``None`` when the line has none. ``line`` is the
+    1-based line in the file (not part of equality).
     """
 
     service: str
@@ -298,13 +299,22 @@ class Match:
     devicetype: VersionTemplate | None = None
     cpe: tuple[VersionTemplate, ...] = ()
     line: int = attrs.field(default=0, eq=False)
-    pattern: re.Pattern[bytes] = attrs.field(init=False, eq=False, repr=False)
+    _compiled: list[re.Pattern[bytes]] = attrs.field(init=False, eq=False, repr=False, factory=list)
 
-    @pattern.default
-    def _compile(self) -> re.Pattern[bytes]:
-        return compile_pattern(
-            _byte_text(self.source), caseless="i" in self.flags, dotall="s" in self.flags
-        )
+    def __attrs_post_init__(self) -> None:
+        # Translating checks the PCRE syntax (PatternError); re.compile waits for first use.
+        translate(_byte_text(self.source))
+
+    @property
+    def pattern(self) -> re.Pattern[bytes]:
+        """The compiled pattern (PatternError if it does not compile)."""
+        if not self._compiled:
+            self._compiled.append(
+                compile_pattern(
+                    _byte_text(self.source), caseless="i" in self.flags, dotall="s" in self.flags
+                )
+            )
+        return self._compiled[0]
 
 
 @attrs.frozen
@@ -613,7 +623,7 @@ def _probe_line(line: _Line) -> _ProbeBuilder:
     )
 
 
-def _match_line(line: _Line, soft: bool) -> Match:
+def _match_line(line: _Line, soft: bool, lazy: bool = False) -> Match:
     service, at = line.word()
     if not service:
         raise line.error("missing service name", at)
@@ -646,7 +656,7 @@ def _match_line(line: _Line, soft: bool) -> Match:
                 text_at - 1 - len(mode),
             )
     try:
-        return Match(
+        match = Match(
             service=service,
             source=source,
             flags=flags,
@@ -655,8 +665,11 @@ def _match_line(line: _Line, soft: bool) -> Match:
             line=line.number,
             **fields,
         )
+        if not lazy:
+            match.pattern  # noqa: B018 - compile now: errors get this line and column
     except PatternError as exc:
         raise line.error(f"bad pattern: {exc.reason}", source_at + exc.offset) from None
+    return match
 
 
 _DIRECTIVES = frozenset(
@@ -664,11 +677,14 @@ _DIRECTIVES = frozenset(
 )
 
 
-def parse_probes(text: str, path: str = "<string>") -> ProbeDatabase:
+def parse_probes(text: str, path: str = "<string>", *, lazy: bool = False) -> ProbeDatabase:
     """Parse the text of an ``nmap-service-probes`` file.
 
     ``path`` names the source in error messages. Raises
     :class:`~pyscan.errors.ProbeFileError` with the line and column of the first problem.
+    With ``lazy``, patterns are only translated now and compiled on first use (loading
+    nmap's file takes a fifth of the time); a pattern Python's ``re`` then refuses raises
+    PatternError at that point, so keep the default for files not known to be good.
     """
     builders: list[_ProbeBuilder] = []
     exclude: tuple[tuple[str, int, int], ...] | None = None
@@ -696,7 +712,7 @@ def parse_probes(text: str, path: str = "<string>") -> ProbeDatabase:
         elif directive in _DIRECTIVES:
             if current is None:
                 raise line.error(f"{directive} must follow a Probe line", at)
-            _probe_directive(line, directive, current)
+            _probe_directive(line, directive, current, lazy)
         else:
             raise line.error(f"unknown directive {directive!r}", at)
     database = ProbeDatabase(
@@ -713,9 +729,9 @@ def parse_probes(text: str, path: str = "<string>") -> ProbeDatabase:
     return database
 
 
-def _probe_directive(line: _Line, directive: str, probe: _ProbeBuilder) -> None:
+def _probe_directive(line: _Line, directive: str, probe: _ProbeBuilder, lazy: bool) -> None:
     if directive in ("match", "softmatch"):
-        probe.matches.append(_match_line(line, soft=directive == "softmatch"))
+        probe.matches.append(_match_line(line, soft=directive == "softmatch", lazy=lazy))
     elif directive == "ports":
         probe.ports |= _port_list(line)
     elif directive == "sslports":
@@ -749,8 +765,10 @@ def find_nmap_file(name: str) -> Path | None:
     return None
 
 
-def load_probes(path: str | os.PathLike[str] | None = None) -> ProbeDatabase:
+def load_probes(path: str | os.PathLike[str] | None = None, *, lazy: bool = False) -> ProbeDatabase:
     """Read and parse a service-probe file; by default nmap's ``nmap-service-probes``.
+
+    ``lazy`` compiles patterns on first use (see :func:`parse_probes`).
 
     Raises :class:`~pyscan.errors.DataFileError` when the file cannot be found or read and
     :class:`~pyscan.errors.ProbeFileError` when it is malformed.
@@ -770,4 +788,4 @@ def load_probes(path: str | os.PathLike[str] | None = None) -> ProbeDatabase:
         raise DataFileError(
             exc.errno, f"cannot read service-probe file: {exc.strerror}", os.fspath(path)
         ) from None
-    return parse_probes(data.decode("latin-1"), path=os.fspath(path))
+    return parse_probes(data.decode("latin-1"), path=os.fspath(path), lazy=lazy)
