@@ -214,6 +214,13 @@ class RawEngine:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8 << 20)
         return sock
 
+    async def _flush(self, limit: float = 2.0) -> None:
+        """Wait (briefly) until the transmit thread has sent everything queued, so the
+        counters are final when a scan returns."""
+        deadline = self.loop.time() + limit
+        while self._tx is not None and self._tx.backlog > 0 and self.loop.time() < deadline:
+            await asyncio.sleep(0.0005)
+
     async def _submit(self, items: list[tuple[IPAddress, bytes]]) -> None:
         """Queue a batch for the transmit thread, waiting while its backlog is long."""
         if self._tx is None:
@@ -266,6 +273,7 @@ class RawEngine:
                 self.demux.register(key, scanner)
                 registered.append(key)
             await self._drive(scanner, wake)
+            await self._flush()
         finally:
             self.demux.unregister(scanner)
             self._wakes.pop(scanner, None)
