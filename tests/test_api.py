@@ -197,3 +197,32 @@ def test_bad_options_raise_options_error() -> None:
         pyscan.connect_scan("127.0.0.1", "80", min_rate=10, max_rate=1)
     with pytest.raises(OptionsError):
         pyscan.connect_scan("127.0.0.1", "80", no_such_option=1)
+
+
+def test_unknown_option_with_an_options_object_is_an_options_error() -> None:
+    with pytest.raises(OptionsError, match="unknown scan option"):
+        pyscan.connect_scan("127.0.0.1", "80", options=pyscan.ScanOptions(), bogus=1)
+
+
+async def test_exclude_applies_to_a_target_spec_and_is_refused_for_a_target_set(
+    listeners: tuple[list[int], list[int]],
+) -> None:
+    spec = pyscan.parse_targets("127.0.0.1-2")
+    report = await pyscan.connect_scan(spec, listeners[0], exclude="127.0.0.2")
+    assert [str(h.address) for h in report.hosts] == ["127.0.0.1"]
+    with pytest.raises(OptionsError, match="TargetSet"):
+        await pyscan.connect_scan(spec.resolved(), listeners[0], exclude="127.0.0.2")
+
+
+@needs_root
+async def test_a_fixed_source_port_is_used_for_every_probe(
+    listeners: tuple[list[int], list[int]],
+) -> None:
+    open_ports, closed = listeners
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    sport = probe.getsockname()[1]
+    probe.close()
+    report = await pyscan.syn_scan("127.0.0.1", open_ports + closed, source_port=sport)
+    states = {p.port: p.state.value for p in report.all_ports()}
+    assert states == {**dict.fromkeys(open_ports, "open"), **dict.fromkeys(closed, "closed")}

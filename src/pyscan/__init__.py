@@ -24,6 +24,7 @@ from pyscan._core.rate import TokenBucket as TokenBucket
 from pyscan._core.timing import RttEstimator as RttEstimator
 from pyscan._core.timing import TimingTemplate as TimingTemplate
 from pyscan._handle import ScanHandle as ScanHandle
+from pyscan._handle import ScanProgress as ScanProgress
 from pyscan._models import Hostname as Hostname
 from pyscan._models import HostResult as HostResult
 from pyscan._models import HostStatus as HostStatus
@@ -61,6 +62,7 @@ __all__ = [
     "RttEstimator",
     "ScanHandle",
     "ScanOptions",
+    "ScanProgress",
     "ScanReport",
     "ScanStats",
     "Service",

@@ -49,7 +49,7 @@ from pyscan._scanners.udp import UdpScanner
 from pyscan._specs.permutation import Permutation
 from pyscan._specs.ports import PortList, parse_ports, resolve_ports
 from pyscan._specs.services import default_services
-from pyscan._specs.targets import TargetSet, TargetSpec, parse_targets
+from pyscan._specs.targets import TargetSet, TargetSpec, parse_exclude, parse_targets
 from pyscan._version import __version__
 from pyscan.errors import OptionsError, ResolveError
 
@@ -79,14 +79,12 @@ _UNPRIVILEGED_PING_PORTS = (80, 443)
 
 
 def _options(options: ScanOptions | None, kw: dict[str, Any]) -> ScanOptions:
-    if options is not None and kw:
-        return attrs.evolve(options, **kw)
-    if options is not None:
-        return options
     try:
+        if options is not None:
+            return attrs.evolve(options, **kw) if kw else options
         return ScanOptions(**kw)
-    except TypeError as exc:
-        raise OptionsError(str(exc)) from exc
+    except TypeError as exc:  # an unknown keyword
+        raise OptionsError(f"unknown scan option: {exc}") from exc
 
 
 def _port_list(ports: PortsArg, protocols: Sequence[str]) -> PortList:
@@ -105,11 +103,16 @@ async def _resolve_targets(
 ) -> tuple[list[IPAddress], dict[IPAddress, str]]:
     """The target addresses in scan order, and the names users gave for them."""
     if isinstance(targets, TargetSet):
+        if exclude is not None:
+            raise OptionsError(
+                "exclude= does not apply to a resolved TargetSet: exclude when parsing "
+                "(parse_targets(..., exclude=...)) or pass the TargetSpec"
+            )
         target_set = targets
         names: dict[IPAddress, str] = {}
     else:
         if isinstance(targets, TargetSpec):
-            spec = targets
+            spec = targets if exclude is None else parse_targets_exclude(targets, exclude)
         else:
             items = [targets] if isinstance(targets, str) else [str(t) for t in targets]
             spec = parse_targets(items, exclude=exclude)
@@ -129,6 +132,11 @@ async def _resolve_targets(
         target_set = spec.resolved(resolved)
         names = {addrs[0]: name for name, addrs in resolved.items() if addrs}
     return list(target_set), names
+
+
+def parse_targets_exclude(spec: TargetSpec, exclude: str | Iterable[str]) -> TargetSpec:
+    """``spec`` with ``--exclude`` entries added to its exclusions."""
+    return spec.excluding(parse_exclude(exclude))
 
 
 def _order(total: int, opts: ResolvedOptions) -> Iterator[int]:
@@ -172,8 +180,18 @@ class VersionOptions:
 
     intensity: int = attrs.field(default=7)
     probe_file: str | None = None
-    concurrency: int = 64
-    timeout_scale: float = 1.0
+    concurrency: int = attrs.field(default=64)
+    timeout_scale: float = attrs.field(default=1.0)
+
+    @concurrency.validator
+    def _check_concurrency(self, _attr: attrs.Attribute[int], value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise OptionsError(f"version detection concurrency must be >= 1, got {value!r}")
+
+    @timeout_scale.validator
+    def _check_scale(self, _attr: attrs.Attribute[float], value: float) -> None:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 100:
+            raise OptionsError(f"version timeout_scale must be in (0, 100], got {value!r}")
 
     @intensity.validator
     def _check_intensity(self, _attr: attrs.Attribute[int], value: int) -> None:
@@ -269,6 +287,11 @@ async def _run_raw(
 
 
 def _src_block(opts: ResolvedOptions) -> int:
+    """How many source ports a raw scan reserves: one per try (the try number travels in
+    the source port), or exactly the one ``-g``/``source_port`` names, as nmap does (answers
+    then cannot say which try they answer, so retries give no RTT samples)."""
+    if opts.source_port is not None:
+        return 1
     return max(2, min(opts.timing.max_retries + 1, 16))
 
 
@@ -289,7 +312,7 @@ async def _discover(
             sources=_sources(opts),
             src_ports=reservation.ports,
             emit=emit,
-            ttl=opts.ttl or 64,
+            ttl=64 if opts.ttl is None else opts.ttl,
             order=_order(len(hosts) * len(probes), opts),
             timing=opts.timing,
             rate=_rate(opts),
@@ -373,7 +396,7 @@ async def _port_scan(
             sources=_sources(opts),
             src_ports=reservation.ports,
             emit=emit,
-            ttl=opts.ttl or 64,
+            ttl=64 if opts.ttl is None else opts.ttl,
             order=order,
             timing=opts.timing,
             rate=_rate(opts),

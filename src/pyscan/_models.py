@@ -56,7 +56,9 @@ class PortState(enum.Enum):
 
 
 class HostStatus(enum.Enum):
-    """Whether a host answered discovery (``unknown`` when discovery was skipped)."""
+    """Whether a host answered discovery. With discovery skipped (``-Pn``) hosts are
+    reported ``up`` with reason ``user-set``, as nmap does; ``unknown`` is for reports that
+    could not tell (a list scan, an interrupted run)."""
 
     UP = "up"
     DOWN = "down"

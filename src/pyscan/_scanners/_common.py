@@ -95,8 +95,9 @@ class PortScanner(ProbeScanner[PortOutcome]):
 
     def locate(
         self, dst: bytes, dst_port: int | None, src_port: int | None
-    ) -> tuple[int, int] | None:
-        """``(index, tryno)`` of the probe sent to ``dst:dst_port`` from ``src_port``."""
+    ) -> tuple[int, int | None] | None:
+        """``(index, tryno)`` of the probe sent to ``dst:dst_port`` from ``src_port``
+        (tryno None when a single source port cannot tell the tries apart)."""
         if dst_port is None or src_port is None:
             return None
         host = self.host_index.get(dst)
@@ -104,7 +105,8 @@ class PortScanner(ProbeScanner[PortOutcome]):
         t = self.src_index.get(src_port)
         if host is None or k is None or t is None:
             return None
-        return host * self.per_host + k, t
+        # With one source port (-g) the port cannot tell the try: unknown, not try 0.
+        return host * self.per_host + k, (t if len(self.src_ports) > 1 else None)
 
     def icmp_outcome(self, pkt: Packet, icmp: ICMPError) -> PortOutcome | None:
         """The outcome an ICMP destination-unreachable gives a probe, or None."""

@@ -88,7 +88,10 @@ class DiscoveryScanner(ProbeScanner[HostOutcome]):
         self.sources = [sources(h) for h in self.hosts]
         self.host_index = {h.packed: i for i, h in enumerate(self.hosts)}
         self.src_ports = list(src_ports)
-        self.src_index = {p: i for i, p in enumerate(self.src_ports)}
+        # With one source port (-g) an answer cannot say which try it answers.
+        self.src_index: dict[int, int | None] = {
+            p: (i if len(self.src_ports) > 1 else None) for i, p in enumerate(self.src_ports)
+        }
         self.icmp_id = icmp_id if icmp_id is not None else random.randrange(1, 0x10000)
         self.cookie = cookie or Cookie()
         self.ttl = ttl
@@ -170,8 +173,10 @@ class DiscoveryScanner(ProbeScanner[HostOutcome]):
         if pkt.udp is not None:
             host = self.host_index.get(pkt.src)
             k = self._slot("udp", pkt.udp.src_port)
-            tryno = self.src_index.get(pkt.udp.dst_port)
-            if host is None or k is None or tryno is None:
+            if pkt.udp.dst_port not in self.src_index:
+                return None
+            tryno = self.src_index[pkt.udp.dst_port]
+            if host is None or k is None:
                 return None
             return self._up(host, k, tryno, ReasonKind.UDP_RESPONSE, pkt)
         if isinstance(icmp, ICMPEcho | ICMPTimestamp):
@@ -194,9 +199,9 @@ class DiscoveryScanner(ProbeScanner[HostOutcome]):
         tcp = pkt.tcp
         assert tcp is not None
         host = self.host_index.get(pkt.src)
-        tryno = self.src_index.get(tcp.dst_port)
-        if host is None or tryno is None:
+        if host is None or tcp.dst_port not in self.src_index:
             return None
+        tryno = self.src_index[tcp.dst_port]
         flags = int(tcp.flags)
         k = self._slot("syn", tcp.src_port)
         if k is not None and (tcp.ack - 1) & 0xFFFFFFFF == self.cookie(
@@ -225,8 +230,13 @@ class DiscoveryScanner(ProbeScanner[HostOutcome]):
         tryno: int | None = None
         if q.protocol in (1, 58) and q.icmp_id == self.icmp_id and q.icmp_seq is not None:
             k, tryno = q.icmp_seq >> 8, q.icmp_seq & 0xFF
-        elif q.protocol in (6, 17) and q.dst_port is not None and q.src_port is not None:
-            tryno = self.src_index.get(q.src_port)
+        elif (
+            q.protocol in (6, 17)
+            and q.dst_port is not None
+            and q.src_port is not None
+            and q.src_port in self.src_index
+        ):
+            tryno = self.src_index[q.src_port]
             for j, p in enumerate(self.probes):
                 if p.port == q.dst_port and (p.kind == "udp") == (q.protocol == 17):
                     if p.kind == "syn" and q.tcp_seq != self.cookie(q.dst, p.port, q.src_port):
@@ -235,7 +245,7 @@ class DiscoveryScanner(ProbeScanner[HostOutcome]):
                         continue  # our ACK probes carry sequence number 0
                     k = j
                     break
-        if k is None or tryno is None or k >= self.per_host:
+        if k is None or k >= self.per_host:
             return None
         v6 = pkt.version == 6
         unreach = (UNREACH6_REASONS if v6 else UNREACH_REASONS).get(icmp.code)
