@@ -15,6 +15,11 @@ materialised per probe except
   the congestion window), plus a heap of their deadlines (stale entries skipped lazily),
 * ``ready``: probes whose try timed out and that wait for their retransmission, and
   probes whose host could not take a probe when they came up (scan delay, host window),
+* ``parked``: per host, probes whose host could not take another probe when they came up
+  (its congestion window full, or its scan delay running). They wait there, out of the
+  way of other hosts' probes, until that host has room again (one of its probes is
+  answered or times out, or its scan delay passes), then go back to the front of
+  ``ready``. Silent hosts with full windows thus never stall the rest of the scan.
 * ``bench``: probes out of tries on a host that looks rate limited (a scanner's
   :meth:`may_bench` says so, as nmap's "probe bench"): they get another round once nothing
   else is left to send, by when the host's scan delay has grown.
@@ -51,7 +56,7 @@ __all__ = ["Outcome", "ProbeScanner"]
 
 Outcome = TypeVar("Outcome")
 
-_MAX_SKIPS = 64
+_MAX_PARKED_PER_POLL = 4096  # bound on the work one poll spends parking probes
 
 
 class ProbeScanner(abc.ABC, Generic[Outcome]):
@@ -85,6 +90,9 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
         self._deadlines: list[tuple[float, int, int]] = []
         self._ready: deque[int] = deque()
         self._bench: deque[int] = deque()
+        self._parked: dict[int, deque[int]] = {}
+        self._unblocked: set[int] = set()  # hosts with parked probes that may have room
+        self._gates: list[tuple[float, int]] = []  # (scan delay passes, host) to unpark
         self._bench_rounds: dict[int, int] = {}
         self._fresh_exhausted = self.total == 0
         self._wake: float | None = None
@@ -151,7 +159,10 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
         self._bench_rounds.pop(index, None)
         if index in self._inflight:
             self._inflight.discard(index)
-            self._host_out[index // self.per_host] -= 1
+            host = index // self.per_host
+            self._host_out[host] -= 1
+            if host in self._parked:
+                self._unblocked.add(host)
         return True
 
     def _decide(self, index: int, outcome: Outcome, now: float) -> None:
@@ -169,6 +180,8 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
             self._inflight.discard(index)
             host = index // self.per_host
             self._host_out[host] -= 1
+            if host in self._parked:
+                self._unblocked.add(host)
             ht = self.host_timing(host, now)
             if self.may_retry(index, tryno, ht) and not ht.timed_out(now):
                 self._ready.append(index)
@@ -234,17 +247,19 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
         The caller sends them (``build``) right away; they count as sent at ``now``.
         """
         self._expire(now)
+        self._unpark(now)
         self._wake = None
         out: list[tuple[int, int]] = []
-        deferred: list[tuple[int, int]] = []
+        parked = 0
         rate = self._rate
-        while len(out) < limit and len(deferred) < _MAX_SKIPS:
+        while len(out) < limit and parked < _MAX_PARKED_PER_POLL:
             cc = self._group.can_send(len(self._inflight))
             if rate is not None:
                 if not rate.may_send(now, cc):
                     self._wake = rate.next_time(now, cc)
                     break
-                forced = not cc
+                # --min-rate overrides congestion control, the host windows included
+                forced = rate.min_rate_due(now)
             elif not cc:
                 break
             else:
@@ -260,10 +275,16 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
                 continue
             host_out = self._host_out.get(host, 0)
             if not ht.scan_delay.ready(now) or not (forced or ht.cwnd.can_send(host_out)):
-                deferred.append(cand)
-                gate = ht.next_send_time(now)
-                if gate > now and (self._wake is None or gate < self._wake):
-                    self._wake = gate
+                queue = self._parked.get(host)
+                if queue is None:
+                    queue = self._parked[host] = deque()
+                    gate = ht.next_send_time(now)
+                    if gate > now:
+                        heapq.heappush(self._gates, (gate, host))
+                    elif not host_out:
+                        self._unblocked.add(host)  # nothing in flight will free it
+                queue.append(index)
+                parked += 1
                 continue
             self._times.setdefault(index, []).append(now)
             self._inflight.add(index)
@@ -273,14 +294,34 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
             if rate is not None:
                 rate.on_send(now)
             out.append(cand)
-        # Deferred probes go back to the front, in their order.
-        self._ready.extendleft(index for index, _ in reversed(deferred))
+        if self._gates and (self._wake is None or self._gates[0][0] < self._wake):
+            self._wake = self._gates[0][0]
         self.packets_sent += len(out)
         return out
 
+    def _unpark(self, now: float) -> None:
+        """Put back at the front of ``ready`` the parked probes of hosts that may have room
+        again (a probe of theirs ended, or their scan delay has passed)."""
+        while self._gates and self._gates[0][0] <= now:
+            self._unblocked.add(heapq.heappop(self._gates)[1])
+        if not self._unblocked:
+            return
+        back: list[int] = []
+        for host in self._unblocked:
+            queue = self._parked.pop(host, None)
+            if queue:
+                back.extend(queue)
+        self._unblocked.clear()
+        self._ready.extendleft(reversed(back))
+
     def pending_send(self) -> bool:
         """Whether probes wait to be sent (as opposed to answers being awaited)."""
-        return bool(self._ready) or bool(self._bench) or not self._fresh_exhausted
+        return (
+            bool(self._ready)
+            or bool(self._bench)
+            or bool(self._parked)
+            or not self._fresh_exhausted
+        )
 
     # -- receiving -----------------------------------------------------------------------
 
