@@ -439,9 +439,19 @@ def test_nmap_host_discovery_agrees_with_truth(netlab: Lab, nmap_path: str) -> N
 def test_nmap_through_the_lossy_path(netlab: Lab, nmap_path: str) -> None:
     lossy = netlab.truth.hosts["198.18.0.14"]
     ports = sorted(p for (proto, p) in lossy.ports)
-    found = _nmap_xml(netlab, ["-sS", "-Pn", "-p", ",".join(map(str, ports)), "198.18.0.14"])
-    opened = {k for k, v in found["198.18.0.14"].items() if v[0] == "open"}
-    assert opened == {k for k, v in lossy.ports.items() if v[0] == "open"}
+    want = {k for k, v in lossy.ports.items() if v[0] == "open"}
+    # At 5 % loss each way nmap itself sometimes loses every try of a probe (seen once in
+    # about ten runs), so one exact run out of three is required; a port nmap calls open
+    # must always be open.
+    exact = False
+    for _ in range(3):
+        found = _nmap_xml(netlab, ["-sS", "-Pn", "-p", ",".join(map(str, ports)), "198.18.0.14"])
+        opened = {k for k, v in found["198.18.0.14"].items() if v[0] == "open"}
+        assert opened <= want
+        if opened == want:
+            exact = True
+            break
+    assert exact
 
 
 @lab_mark
