@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import nox
 
 nox.options.sessions = ["lint", "typecheck", "tests"]
@@ -34,8 +36,12 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Benchmarks against nmap in the namespace lab (root needed; nmap installed if missing)."""
+    """Benchmarks against nmap and masscan in the namespace lab (root needed): installs nmap,
+    masscan and py-spy, then runs every benchmarks/bench_*.py (posargs, e.g. --runs 3, go to
+    each script)."""
     session.install("-e", ".")
+    python = str(Path(session.virtualenv.location) / "bin" / "python")
+    session.run("bash", "scripts/install-bench-tools.sh", python, external=True)
     session.run("python", "benchmarks/run_all.py", *session.posargs)
 
 

@@ -261,7 +261,7 @@ def test_results_are_the_truth_or_all_tries_lost(
             assert (r.state, r.reason) == expect(net, addr, port)
     assert run.scanner.done
     assert run.scanner.n_decided == len(targets) * len(ports)
-    # Bounded effort: never more than 1 + max_retries (10) tries of one probe, plus the two
-    # bench rounds a UDP probe gets on a host that sends port-unreachables.
+    # Bounded effort: never more than 1 + max_retries (10) tries of one probe, bench rounds
+    # included.
     per_probe = Counter((p.dst, p.dst_port) for p in net.probes)
-    assert max(per_probe.values()) <= (13 if kind == "udp" else 11)
+    assert max(per_probe.values()) <= 11

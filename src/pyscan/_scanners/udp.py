@@ -23,6 +23,11 @@ from pyscan._wire.template import UDPTemplate, UDPTemplate6
 __all__ = ["UdpScanner"]
 
 
+def _bench_rounds(max_retries: int) -> int:
+    """How many of ``max_retries`` a rate-limited host's silent port spends on the bench."""
+    return min(2, max_retries)
+
+
 class UdpScanner(PortScanner):
     """The UDP scan state machine (see the module docstring)."""
 
@@ -102,25 +107,33 @@ class UdpScanner(PortScanner):
         """A host known to send port-unreachables gets every retry ``max_retries`` allows
         before a silent port is called open|filtered: on Linux its ICMP errors are rate
         limited (about one per second), so silence says little. Answers to those retries
-        count as drops and slow the host down, as in nmap."""
+        count as drops and slow the host down, as in nmap. Up to two of the retries are kept
+        for the bench (:meth:`may_bench`), so a probe never gets more than ``max_retries``."""
         if index // self.per_host in self._icmp_hosts:
-            return tryno < ht.group.params.max_retries
+            max_retries = ht.group.params.max_retries
+            return tryno < max_retries - _bench_rounds(max_retries)
         return ht.may_retransmit(tryno)
 
     def may_bench(self, index: int, rounds: int) -> bool:
-        """Silent ports of a host that rate-limits its port-unreachables get two more rounds
-        of tries once everything else is sent, at the scan delay the drops have raised."""
-        return rounds < 2 and index // self.per_host in self._icmp_hosts
+        """Silent ports of a host that rate-limits its port-unreachables keep their last
+        (up to two) retries for rounds once everything else is sent, at the scan delay the
+        drops have raised by then."""
+        limit = _bench_rounds(self._group.params.max_retries)
+        return rounds < limit and index // self.per_host in self._icmp_hosts
 
     def accept(self, index: int, tryno: int | None, outcome: PortOutcome, now: float) -> bool:
         """As the base, and: a port-unreachable that answers a retransmission means the
-        host's ICMP errors are being rate limited, so its scan delay doubles at once (up to
-        ``max_udp_scan_delay``), rather than after several such drops."""
+        host's ICMP errors are being rate limited (Linux: about one a second), so its scan
+        delay goes straight to ``max_udp_scan_delay`` (1 s in T2-T5): at that pace every
+        further port gets its answer, which is slow, as nmap's UDP scans of Linux are, but
+        exact."""
         taken = super().accept(index, tryno, outcome, now)
         if taken and tryno and outcome[1].kind is ReasonKind.PORT_UNREACH:
             host = index // self.per_host
             if host in self._icmp_hosts:
-                self.host_timing(host, now).scan_delay.boost()
+                delay = self.host_timing(host, now).scan_delay
+                while delay.current < delay.maximum:
+                    delay.boost()
         return taken
 
     def icmp_state(self, kind: ReasonKind) -> PortState:
