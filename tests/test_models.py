@@ -168,3 +168,14 @@ def test_strings_are_nmaps() -> None:
     assert str(PortState.OPEN_FILTERED) == "open|filtered"
     assert str(Reason(ReasonKind.ADMIN_PROHIBITED, 63)) == "admin-prohibited"
     assert Service("http", "nginx", "1.22.1", "Debian").version_line() == "nginx 1.22.1 (Debian)"
+
+
+def test_reprs_stay_short_for_big_reports() -> None:
+    ports = tuple(
+        PortResult(ADDR, "tcp", n, PortState.CLOSED, Reason(ReasonKind.RESET))
+        for n in range(1, 5001)
+    )
+    host = HostResult(ADDR, HostStatus.UP, Reason(ReasonKind.ECHO_REPLY), ports=ports)
+    report = ScanReport(hosts=(host,), scan_types=("syn",))
+    assert repr(report) == "<ScanReport syn: 1 hosts (1 up), 5000 port results, 0.00 s>"
+    assert repr(host) == "<HostResult 198.18.0.10 up (echo-reply): 5000 closed>"

@@ -180,7 +180,7 @@ class ScanStats:
         return max(0.0, self.end - self.start)
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class HostResult:
     """Everything found about one target address."""
 
@@ -192,6 +192,16 @@ class HostResult:
     ports: tuple[PortResult, ...] = ()
     start: float | None = None
     end: float | None = None
+
+    def __repr__(self) -> str:
+        # Compact: a host of a full port scan holds 65535 results.
+        counts = ", ".join(
+            f"{n} {state}" for state, n in sorted(_counts(self.ports).items(), key=str)
+        )
+        return (
+            f"<HostResult {self.address} {self.status} ({self.reason})"
+            f"{': ' + counts if counts else ''}>"
+        )
 
     @property
     def is_up(self) -> bool:
@@ -214,14 +224,10 @@ class HostResult:
 
     def state_counts(self, protocol: Protocol) -> dict[PortState, int]:
         """How many ports of ``protocol`` are in each state (for nmap's "Not shown" line)."""
-        counts: dict[PortState, int] = {}
-        for p in self.ports:
-            if p.protocol == protocol:
-                counts[p.state] = counts.get(p.state, 0) + 1
-        return counts
+        return _counts(p for p in self.ports if p.protocol == protocol)
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class ScanReport:
     """The result of a scan: hosts in target order, plus what was asked and the statistics."""
 
@@ -231,6 +237,17 @@ class ScanReport:
     args: str = ""
     stats: ScanStats = ScanStats()
     version: str = ""
+
+    def __repr__(self) -> str:
+        # Compact: asyncio.run() formats the result it returns, and a report can hold
+        # millions of port results (the full form is to_dict()).
+        ports = sum(len(h.ports) for h in self.hosts)
+        kinds = ",".join(self.scan_types) or "-"
+        up = sum(1 for h in self.hosts if h.is_up)
+        return (
+            f"<ScanReport {kinds}: {len(self.hosts)} hosts ({up} up), {ports} port results, "
+            f"{self.stats.elapsed:.2f} s>"
+        )
 
     def __iter__(self) -> Iterator[HostResult]:
         return iter(self.hosts)
@@ -297,6 +314,13 @@ def _num(v: Any) -> Any:
     if isinstance(v, float) and not math.isfinite(v):
         raise ValueError(f"expected a finite number, got {v!r}")
     return v
+
+
+def _counts(ports: Iterable[PortResult]) -> dict[PortState, int]:
+    counts: dict[PortState, int] = {}
+    for p in ports:
+        counts[p.state] = counts.get(p.state, 0) + 1
+    return counts
 
 
 def _port_key(p: PortResult) -> tuple[int, int]:
