@@ -28,7 +28,7 @@ from pyscan._core.timing import GroupTiming, HostTiming, TimingParams
 from pyscan._models import IPAddress, PortResult, Reason
 from pyscan._scanners.connect import classify_connect, is_final
 
-__all__ = ["ConnectPump", "connect_once", "raise_nofile_limit", "run_connect_scan"]
+__all__ = ["ConnectPump", "raise_nofile_limit", "run_connect_scan"]
 
 # SO_LINGER on, 0 s: close() sends RST, so no TIME_WAIT piles up and the service sees an
 # abort rather than a session.
@@ -44,34 +44,6 @@ def raise_nofile_limit() -> int:
             resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
             soft = want
     return soft
-
-
-async def connect_once(
-    addr: IPAddress, port: int, timeout: float, source: str | None = None
-) -> tuple[int | None, float]:
-    """One connect attempt: ``(errno or 0, or None on timeout; seconds it took)``."""
-    loop = asyncio.get_running_loop()
-    family = socket.AF_INET6 if addr.version == 6 else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    started = loop.time()
-    try:
-        sock.setblocking(False)
-        # RST on close: no TIME_WAIT pile-up, and the service sees an abort, not a session.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RST)
-        if source is not None:
-            sock.bind((source, 0))
-        try:
-            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation that
-            # races with the connect finishing, and the scan would then never stop.
-            async with asyncio.timeout(timeout):
-                await loop.sock_connect(sock, (str(addr), port))
-        except TimeoutError:
-            return None, loop.time() - started
-        except OSError as exc:
-            return exc.errno or 0, loop.time() - started
-        return 0, loop.time() - started
-    finally:
-        sock.close()
 
 
 class ConnectPump:
