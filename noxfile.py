@@ -49,4 +49,10 @@ def bench(session: nox.Session) -> None:
 def docs(session: nox.Session) -> None:
     """Check the docs: every public name documented, examples in docs/ run."""
     session.install("-e", ".[test]")
-    session.run("pytest", "tests/test_docs.py", "tests/test_public_api.py", *session.posargs)
+    session.run(
+        "pytest",
+        "tests/test_docs.py",
+        "tests/test_api_docs.py",
+        "tests/test_public_api.py",
+        *session.posargs,
+    )
