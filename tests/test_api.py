@@ -226,3 +226,28 @@ async def test_a_fixed_source_port_is_used_for_every_probe(
     report = await pyscan.syn_scan("127.0.0.1", open_ports + closed, source_port=sport)
     states = {p.port: p.state.value for p in report.all_ports()}
     assert states == {**dict.fromkeys(open_ports, "open"), **dict.fromkeys(closed, "closed")}
+
+
+@pytest.mark.parametrize("kind", ["connect", "syn", "udp"])
+async def test_shards_finish_and_partition_the_probe_space(kind: str) -> None:
+    if kind != "connect" and not ROOT:
+        pytest.skip("raw scans need root")
+    fn = {"connect": pyscan.connect_scan, "syn": pyscan.syn_scan, "udp": pyscan.udp_scan}[kind]
+    shards = []
+    for i in range(3):  # no seed: the shards must still split one permutation
+        report = await asyncio.wait_for(fn("127.0.0.1", "1-40", shard=(i, 3), timing=4), 60)
+        shards.append([p.port for p in report.all_ports()])
+    flat = [port for shard in shards for port in shard]
+    assert sorted(flat) == list(range(1, 41))  # disjoint, and together every port
+    assert all(shards)
+
+
+@needs_root
+async def test_scan_with_discovery_shards_by_host() -> None:
+    seen = []
+    for i in range(2):
+        report = await asyncio.wait_for(pyscan.scan("127.0.0.1-4", "22", shard=(i, 2)), 60)
+        seen.append({str(h.address) for h in report.hosts})
+        assert all(len(h.ports) == 1 for h in report.hosts)  # each host scanned whole
+    assert seen[0].isdisjoint(seen[1])
+    assert seen[0] | seen[1] == {f"127.0.0.{n}" for n in range(1, 5)}

@@ -139,13 +139,24 @@ def parse_targets_exclude(spec: TargetSpec, exclude: str | Iterable[str]) -> Tar
     return spec.excluding(parse_exclude(exclude))
 
 
-def _order(total: int, opts: ResolvedOptions) -> Iterator[int]:
-    """Probe order: a seeded permutation of the probe space (sequential with ``-r``)."""
-    seed = opts.seed if opts.seed is not None else int.from_bytes(os.urandom(8), "big")
+# With shard= and no seed=, every shard must still walk the same permutation.
+_SHARD_SEED = 0x70797363616E
+
+
+def _order(total: int, opts: ResolvedOptions, *, shard: bool = True) -> tuple[Iterator[int], int]:
+    """Probe order, a seeded permutation of the probe space (sequential with ``-r``), and
+    how many probes it yields: all, or with ``shard`` this shard's share. Shards of one scan
+    split one permutation: without ``seed`` they use a fixed one."""
+    if opts.seed is not None:
+        seed = opts.seed
+    elif opts.shard is not None:
+        seed = _SHARD_SEED
+    else:
+        seed = int.from_bytes(os.urandom(8), "big")
     perm = Permutation(total, seed if opts.randomize_ports else None)
-    if opts.shard is not None:
-        return iter(perm.shard(*opts.shard))
-    return iter(perm)
+    if shard and opts.shard is not None:
+        return iter(perm.shard(*opts.shard)), perm.shard_size(*opts.shard)
+    return iter(perm), total
 
 
 def _rate(opts: ResolvedOptions) -> RateLimiter | None:
@@ -313,12 +324,12 @@ async def _discover(
             src_ports=reservation.ports,
             emit=emit,
             ttl=64 if opts.ttl is None else opts.ttl,
-            order=_order(len(hosts) * len(probes), opts),
+            order=_order(len(hosts) * len(probes), opts, shard=False)[0],
             timing=opts.timing,
             rate=_rate(opts),
         )
         run.enter(
-            "ping scan", scanner.total, lambda: scanner.n_decided, lambda: scanner.packets_sent
+            "ping scan", scanner.expected, lambda: scanner.n_decided, lambda: scanner.packets_sent
         )
         await _run_raw(run, scanner, "host discovery", scanner.icmp_id)
     finally:
@@ -361,12 +372,18 @@ async def _discover_unprivileged(
 
 
 async def _port_scan(
-    run: _Run, kind: ScanType, hosts: list[IPAddress], ports: Sequence[int], emit: Emit[PortResult]
+    run: _Run,
+    kind: ScanType,
+    hosts: list[IPAddress],
+    ports: Sequence[int],
+    emit: Emit[PortResult],
+    *,
+    shard: bool = True,
 ) -> list[PortResult]:
     opts = run.opts
     if not hosts or not ports:
         return []
-    order = _order(len(hosts) * len(ports), opts)
+    order, expected = _order(len(hosts) * len(ports), opts, shard=shard)
     if kind == "connect":
         decided = 0
 
@@ -375,7 +392,7 @@ async def _port_scan(
             decided += 1
             emit(r)
 
-        run.enter("connect scan", len(hosts) * len(ports), lambda: decided)
+        run.enter("connect scan", expected, lambda: decided)
         return await run_connect_scan(
             hosts,
             ports,
@@ -398,13 +415,14 @@ async def _port_scan(
             emit=emit,
             ttl=64 if opts.ttl is None else opts.ttl,
             order=order,
+            expected=expected,
             timing=opts.timing,
             rate=_rate(opts),
         )
         what = "SYN scan (-sS)" if kind == "syn" else "UDP scan (-sU)"
         run.enter(
             "SYN stealth scan" if kind == "syn" else "UDP scan",
-            scanner.total,
+            scanner.expected,
             lambda: scanner.n_decided,
             lambda: scanner.packets_sent,
         )
@@ -430,6 +448,13 @@ async def _execute(
     resolver = Resolver(run.dns_servers)
     try:
         hosts, names = await _resolve_targets(targets, resolver, exclude, ipv6)
+        shard_probes = True
+        if discovery and run.opts.shard is not None:
+            # A shard takes a share of the hosts, each discovered and scanned whole: host
+            # discovery cannot decide a host from part of its probes.
+            picked, _ = _order(len(hosts), run.opts)
+            hosts = [hosts[i] for i in sorted(picked)]
+            shard_probes = False
         if discovery:
             found = await _discover(run, hosts, emit_host or (lambda _r: None), probes)
             for r in found:
@@ -457,7 +482,7 @@ async def _execute(
             proto = "udp" if kind == "udp" else "tcp"
             assert run.ports is not None
             ports = run.ports.ports(proto)
-            results = await _port_scan(run, kind, up, ports, emit)
+            results = await _port_scan(run, kind, up, ports, emit, shard=shard_probes)
             _merge(run, results)
         if detector is not None:
             _merge(run, await detector.wait())

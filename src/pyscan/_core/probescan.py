@@ -69,6 +69,7 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
         self,
         *,
         n_hosts: int,
+        expected: int | None = None,
         per_host: int,
         order: Iterator[int],
         timing: TimingParams,
@@ -78,6 +79,9 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
         self.n_hosts = n_hosts
         self.per_host = per_host
         self.total = n_hosts * per_host
+        #: Probes this scanner decides: all of them, or its shard's share (``order`` then
+        #: yields only those).
+        self.expected = self.total if expected is None else expected
         self._order = order
         self._group = GroupTiming(timing, udp=udp)
         self._hosts: dict[int, HostTiming] = {}
@@ -94,7 +98,7 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
         self._unblocked: set[int] = set()  # hosts with parked probes that may have room
         self._gates: list[tuple[float, int]] = []  # (scan delay passes, host) to unpark
         self._bench_rounds: dict[int, int] = {}
-        self._fresh_exhausted = self.total == 0
+        self._fresh_exhausted = self.expected == 0
         self._wake: float | None = None
         self.packets_sent = 0
         self.packets_matched = 0
@@ -125,7 +129,7 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
     @property
     def done(self) -> bool:
         """Whether every probe is decided."""
-        return self.n_decided >= self.total
+        return self.n_decided >= self.expected
 
     def is_decided(self, index: int) -> bool:
         """Whether probe ``index`` has its final outcome."""
