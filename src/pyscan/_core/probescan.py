@@ -64,6 +64,8 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
 
     #: IP protocols whose packets this scanner wants to see (6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6).
     protocols: frozenset[int] = frozenset()
+    #: Floor (seconds) of the per-try timeout of a host that has not answered yet.
+    unanswered_timeout_floor: float = 0.0
 
     def __init__(
         self,
@@ -202,7 +204,9 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
         (they would arrive for probes already decided)."""
         timeout = ht.probe_timeout
         if not ht.rtt.samples:
-            timeout = max(timeout, self._group.params.initial_rtt_timeout)
+            timeout = max(
+                timeout, self._group.params.initial_rtt_timeout, self.unanswered_timeout_floor
+            )
         return timeout
 
     def may_retry(self, index: int, tryno: int, ht: HostTiming) -> bool:

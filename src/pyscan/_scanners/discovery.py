@@ -66,6 +66,10 @@ class DiscoveryScanner(ProbeScanner[HostOutcome]):
     """The raw host-discovery state machine (see the module docstring)."""
 
     protocols = frozenset({1, 6, 17, 58})
+    # The first packet to a neighbour waits for ARP, and a lost ARP request is repeated
+    # after 1 s (Linux's retrans_time): a host is not written off before that has had a
+    # chance, whatever the timing template (T4 would give 0.5 s, T5 0.25 s).
+    unanswered_timeout_floor = 1.0
 
     def __init__(
         self,
