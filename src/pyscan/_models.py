@@ -323,6 +323,9 @@ def _counts(ports: Iterable[PortResult]) -> dict[PortState, int]:
     return counts
 
 
+_PROTOCOL_RANK = {name: i for i, name in enumerate(_PROTOCOLS)}
+
+
 def _port_key(p: PortResult) -> tuple[int, int]:
     return (_PROTOCOLS.index(p.protocol), p.port)
 
@@ -435,7 +438,8 @@ def host_from_dict(d: Mapping[str, Any]) -> HostResult:
 
 def merge_ports(host: HostResult, ports: Iterable[PortResult]) -> HostResult:
     """A copy of ``host`` with ``ports`` added (a later result for the same port wins)."""
-    by_key = {(p.protocol, p.port): p for p in host.ports}
+    rank = _PROTOCOL_RANK
+    by_key = {rank[p.protocol] << 16 | p.port: p for p in host.ports}
     for p in ports:
-        by_key[(p.protocol, p.port)] = p
-    return attrs.evolve(host, ports=tuple(sorted(by_key.values(), key=_port_key)))
+        by_key[rank[p.protocol] << 16 | p.port] = p
+    return attrs.evolve(host, ports=tuple([by_key[k] for k in sorted(by_key)]))

@@ -159,6 +159,20 @@ class CongestionWindow:
             self.cwnd += p.avoidance_increment * s / self.cwnd
         self.cwnd = min(p.max_cwnd, max(p.min_cwnd, self.cwnd))
 
+    def on_answers(self, count: int, scale: float = 1.0) -> None:
+        """:meth:`on_answer` ``count`` times with one ``scale``."""
+        p = self.params
+        s = min(p.max_scale, max(1.0, scale)) if math.isfinite(scale) else p.max_scale
+        cwnd, ssthresh = self.cwnd, self.ssthresh
+        lo, hi = p.min_cwnd, p.max_cwnd
+        slow, avoid = p.slow_start_increment * s, p.avoidance_increment * s
+        for _ in range(count):
+            if cwnd >= hi:
+                break
+            cwnd = cwnd + slow if cwnd < ssthresh else cwnd + avoid / cwnd
+            cwnd = min(hi, max(lo, cwnd))
+        self.cwnd = min(hi, max(lo, cwnd))
+
     def on_drop(self, now: float, in_flight: int, first_sent: float | None = None) -> bool:
         """React to a detected loss; return whether the window was reduced.
 

@@ -12,7 +12,8 @@ materialised per probe except
   (list index = try number), so an answer that names its try gives an exact round trip
   even when a later try is already out (a slow host among fast ones),
 * ``inflight``: the probes whose latest try awaits an answer or its timeout (bounded by
-  the congestion window), plus a heap of their deadlines (stale entries skipped lazily),
+  the congestion window), plus their timeouts in waves: one list per 2 ms tick of
+  deadlines (rounded up), the ticks in a heap, answered entries skipped lazily,
 * ``ready``: probes whose try timed out and that wait for their retransmission, and
   probes whose host could not take a probe when they came up (scan delay, host window),
 * ``parked``: per host, probes whose host could not take another probe when they came up
@@ -42,9 +43,10 @@ from __future__ import annotations
 
 import abc
 import heapq
+import math
 from collections import deque
 from collections.abc import Iterator
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from pyscan._core.rate import RateLimiter
 from pyscan._core.timing import GroupTiming, HostTiming, TimingParams
@@ -52,11 +54,20 @@ from pyscan._models import IPAddress
 from pyscan._wire.packet import Packet, parse_packet
 from pyscan.errors import PacketError
 
-__all__ = ["Outcome", "ProbeScanner"]
+__all__ = ["BatchOut", "Outcome", "ProbeScanner"]
 
 Outcome = TypeVar("Outcome")
 
+
+class BatchOut(Protocol):
+    """Where :meth:`ProbeScanner.build_batch` puts probes (the engine's transmit batch)."""
+
+    def put(self, dst: IPAddress, packet: bytes) -> None:
+        """Append one datagram for ``dst``."""
+
+
 _MAX_PARKED_PER_POLL = 4096  # bound on the work one poll spends parking probes
+_TICK = 0.002  # seconds: timeouts are rounded up to a multiple of this (see _waves)
 
 
 class ProbeScanner(abc.ABC, Generic[Outcome]):
@@ -93,7 +104,12 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
         self._times: dict[int, list[float]] = {}
         self._inflight: set[int] = set()
         self._host_out: dict[int, int] = {}
-        self._deadlines: list[tuple[float, int, int]] = []
+        # Timeouts of in-flight tries, in waves: every try whose deadline falls in one
+        # tick (_TICK seconds, deadlines rounded up) shares a flat list [index, tryno, ...]
+        # under that tick; a heap orders the ticks. One heap operation per wave, not per
+        # probe: a burst of probes sent together times out together.
+        self._waves: dict[int, list[int]] = {}
+        self._wave_ticks: list[int] = []
         self._ready: deque[int] = deque()
         self._bench: deque[int] = deque()
         self._parked: dict[int, deque[int]] = {}
@@ -178,24 +194,32 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
     # -- time ----------------------------------------------------------------------------
 
     def _expire(self, now: float) -> None:
-        heap = self._deadlines
-        while heap and heap[0][0] <= now:
-            _, index, tryno = heapq.heappop(heap)
-            if index not in self._inflight or len(self._times[index]) - 1 != tryno:
-                continue  # answered, or a later try is in flight
-            self._inflight.discard(index)
-            host = index // self.per_host
-            self._host_out[host] -= 1
-            if host in self._parked:
-                self._unblocked.add(host)
-            ht = self.host_timing(host, now)
-            if self.may_retry(index, tryno, ht) and not ht.timed_out(now):
-                self._ready.append(index)
-            elif not ht.timed_out(now) and self.may_bench(index, self._bench_rounds.get(index, 0)):
-                self._bench_rounds[index] = self._bench_rounds.get(index, 0) + 1
-                self._bench.append(index)
-            else:
-                self._decide(index, self.timeout_outcome(index), now)
+        ticks = self._wave_ticks
+        inflight = self._inflight
+        times_of = self._times
+        while ticks and ticks[0] * _TICK <= now:
+            wave = self._waves.pop(heapq.heappop(ticks))
+            for i in range(0, len(wave), 2):
+                index = wave[i]
+                if index not in inflight or len(times_of[index]) - 1 != wave[i + 1]:
+                    continue  # answered, or a later try is in flight
+                self._expire_one(index, wave[i + 1], now)
+
+    def _expire_one(self, index: int, tryno: int, now: float) -> None:
+        """Try ``tryno`` of in-flight probe ``index`` timed out: retry, bench or decide."""
+        self._inflight.discard(index)
+        host = index // self.per_host
+        self._host_out[host] -= 1
+        if host in self._parked:
+            self._unblocked.add(host)
+        ht = self.host_timing(host, now)
+        if self.may_retry(index, tryno, ht) and not ht.timed_out(now):
+            self._ready.append(index)
+        elif not ht.timed_out(now) and self.may_bench(index, self._bench_rounds.get(index, 0)):
+            self._bench_rounds[index] = self._bench_rounds.get(index, 0) + 1
+            self._bench.append(index)
+        else:
+            self._decide(index, self.timeout_outcome(index), now)
 
     def _probe_timeout(self, ht: HostTiming) -> float:
         """The host's timeout; until the host has answered once, never shorter than the
@@ -225,8 +249,8 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
     def next_deadline(self) -> float | None:
         """When :meth:`poll` next needs calling without any packet arriving."""
         times = [t for t in (self._wake,) if t is not None]
-        if self._deadlines:
-            times.append(self._deadlines[0][0])
+        if self._wave_ticks:
+            times.append(self._wave_ticks[0] * _TICK)
         return min(times) if times else None
 
     # -- sending -------------------------------------------------------------------------
@@ -253,6 +277,8 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
         """Expire what timed out, then the probes to send now: ``(index, tryno)`` pairs.
 
         The caller sends them (``build``) right away; they count as sent at ``now``.
+        (This is the hot path of every raw scan: the checks of the module docstring are
+        written out inline, with per-host figures looked up once per call.)
         """
         self._expire(now)
         self._unpark(now)
@@ -260,52 +286,127 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
         out: list[tuple[int, int]] = []
         parked = 0
         rate = self._rate
+        group = self._group
+        glimit = group.cwnd.limit
+        inflight = self._inflight
+        times = self._times
+        host_out = self._host_out
+        hosts = self._hosts
+        waves = self._waves
+        per_host = self.per_host
+        decided = self._decided
+        ready = self._ready
+        order = self._order
+        ticks = self._wave_ticks
+        host_timeouts = group.params.host_timeout is not None
+        # per host, for this call: (timing, window limit, the wave its tries time out in)
+        cache: dict[int, tuple[HostTiming, int, list[int]]] = {}
+        unanswered_timeout: float | None = None  # the same for every host without a sample
+        # Within one call the clock stands still, so the rate buckets do not refill: how
+        # many sends the max_rate ceiling allows and how many min_rate forces are known.
+        if rate is not None:
+            ceiling = rate.ceiling_budget(now)
+            forced_left = rate.forced_budget(now)
+        else:
+            ceiling = limit
+            forced_left = 0
+        rate_stop = False
         while len(out) < limit and parked < _MAX_PARKED_PER_POLL:
-            cc = self._group.can_send(len(self._inflight))
-            if rate is not None:
-                if not rate.may_send(now, cc):
-                    self._wake = rate.next_time(now, cc)
-                    break
-                # --min-rate overrides congestion control, the host windows included
-                forced = rate.min_rate_due(now)
-            elif not cc:
+            n = len(out)
+            cc = len(inflight) < glimit
+            if n >= ceiling:
+                rate_stop = True
                 break
+            forced = n < forced_left
+            if not (cc or forced):
+                rate_stop = rate is not None
+                break
+            if not ready and not self._fresh_exhausted:
+                index = next(order, -1)
+                if index < 0:
+                    self._fresh_exhausted = True
+                    continue
+                if decided[index >> 3] >> (index & 7) & 1:
+                    continue
+                tryno = 0
             else:
-                forced = False
-            cand = self._candidate()
-            if cand is None:
-                break
-            index, tryno = cand
-            host = index // self.per_host
-            ht = self.host_timing(host, now)
-            if ht.timed_out(now):
+                cand = self._candidate()
+                if cand is None:
+                    break
+                index, tryno = cand
+            host = index // per_host
+            cached = cache.get(host)
+            if cached is None:
+                ht = hosts.get(host)
+                if ht is None:
+                    ht = hosts[host] = group.new_host(now)
+                # ht.cwnd.limit and self._probe_timeout(ht), written out
+                window = ht.cwnd.cwnd
+                rtt = ht.rtt
+                if rtt.samples and rtt.srtt is not None and rtt.rttvar is not None:
+                    timeout = rtt.srtt + max(rtt.granularity, 4 * rtt.rttvar)
+                    timeout = min(rtt.max_timeout, max(rtt.min_timeout, timeout))
+                else:
+                    if unanswered_timeout is None:
+                        unanswered_timeout = self._probe_timeout(ht)
+                    timeout = unanswered_timeout
+                tick = math.ceil((now + timeout) / _TICK)
+                wave = waves.get(tick)
+                if wave is None:
+                    wave = waves[tick] = []
+                    heapq.heappush(ticks, tick)
+                cached = cache[host] = (ht, int(window) if window >= 1 else 1, wave)
+            ht, hlimit, wave = cached
+            if host_timeouts and ht.timed_out(now):
                 self._decide(index, self.timeout_outcome(index), now)
                 continue
-            host_out = self._host_out.get(host, 0)
-            if not ht.scan_delay.ready(now) or not (forced or ht.cwnd.can_send(host_out)):
+            ho = host_out.get(host, 0)
+            sd = ht.scan_delay
+            last = sd.last_send
+            if (last is not None and now < last + sd.current) or not (forced or ho < hlimit):
                 queue = self._parked.get(host)
                 if queue is None:
                     queue = self._parked[host] = deque()
                     gate = ht.next_send_time(now)
                     if gate > now:
                         heapq.heappush(self._gates, (gate, host))
-                    elif not host_out:
+                    elif not ho:
                         self._unblocked.add(host)  # nothing in flight will free it
                 queue.append(index)
                 parked += 1
                 continue
-            self._times.setdefault(index, []).append(now)
-            self._inflight.add(index)
-            self._host_out[host] = host_out + 1
-            heapq.heappush(self._deadlines, (now + self._probe_timeout(ht), index, tryno))
-            ht.on_send(now)
-            if rate is not None:
-                rate.on_send(now)
-            out.append(cand)
+            tl = times.get(index)
+            if tl is None:
+                times[index] = [now]
+            else:
+                tl.append(now)
+            inflight.add(index)
+            host_out[host] = ho + 1
+            wave.append(index)
+            wave.append(tryno)
+            if last is None or now > last:
+                sd.last_send = now
+            ht.probes_sent += 1
+            out.append((index, tryno))
+        sent = len(out)
+        group.probes_sent += sent
+        if rate is not None:
+            if sent:
+                rate.on_send(now, sent)
+            if rate_stop:
+                self._wake = rate.next_time(now, len(inflight) < glimit)
         if self._gates and (self._wake is None or self._gates[0][0] < self._wake):
             self._wake = self._gates[0][0]
-        self.packets_sent += len(out)
+        self.packets_sent += sent
         return out
+
+    def build_batch(self, items: list[tuple[int, int]], out: BatchOut) -> None:
+        """Build the probes ``items`` (from :meth:`poll`) into ``out`` (a transmit batch
+        with room for them). Scanners with fixed-size probes override this to write into
+        the batch's buffer directly."""
+        for index, tryno in items:
+            dst, data = self.build(index, tryno)
+            out.put(dst, data)
 
     def _unpark(self, now: float) -> None:
         """Put back at the front of ``ready`` the parked probes of hosts that may have room
@@ -345,6 +446,15 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
             return False
         return self.receive(pkt, now)
 
+    def receive_many(self, datas: list[bytes], now: float) -> bool:
+        """Feed several raw datagrams routed here; return whether any decided a probe.
+        Scanners override this to match a whole burst at once (:meth:`accept_many`)."""
+        hit = False
+        for data in datas:
+            if self.receive_bytes(data, now):
+                hit = True
+        return hit
+
     def receive(self, pkt: Packet, now: float) -> bool:
         """Feed a packet the demultiplexer routed here; return whether it decided a probe."""
         self.now = now
@@ -381,3 +491,73 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
         )
         self._decide(index, outcome, now)
         return True
+
+    def accept_many(self, answers: list[tuple[int, int | None, Outcome]], now: float) -> int:
+        """Take a burst of matched answers (all received at ``now``); return how many
+        decided a probe. The same as :meth:`accept` on each in turn, except that the timing
+        of each host takes its answers to original tries together, once at the end of the
+        burst (:meth:`~pyscan._core.timing.HostTiming.on_answers`): answers to
+        retransmissions (drops) are taken at once, in order."""
+        total = self.total
+        decided = self._decided
+        times_of = self._times
+        inflight = self._inflight
+        host_out = self._host_out
+        parked = self._parked
+        unblocked = self._unblocked
+        per_host = self.per_host
+        hosts = self._hosts
+        bench_rounds = self._bench_rounds
+        on_decided = self.decided
+        pending: dict[int, tuple[list[int], list[float]]] = {}
+        n = 0
+        for index, tryno, outcome in answers:
+            if not 0 <= index < total:
+                continue
+            at, bit = index >> 3, 1 << (index & 7)
+            if decided[at] & bit:
+                continue
+            host = index // per_host
+            times = times_of.pop(index, None)
+            sample: float | None = None
+            if times:
+                if tryno is not None and tryno < len(times):
+                    sample = max(0.0, now - times[tryno])
+                elif tryno is None and len(times) == 1:
+                    sample = max(0.0, now - times[0])
+            if tryno:
+                ht = hosts.get(host) or self.host_timing(host, now)
+                ht.on_answer(
+                    now,
+                    tryno=tryno,
+                    rtt_sample=sample,
+                    host_outstanding=host_out.get(host, 0),
+                    group_outstanding=len(inflight),
+                    first_sent=times[0] if times else None,
+                )
+            else:
+                acc = pending.get(host)
+                if acc is None:
+                    acc = pending[host] = ([0], [])
+                acc[0][0] += 1
+                if sample is not None:
+                    acc[1].append(sample)
+            decided[at] |= bit
+            self.n_decided += 1
+            if index in inflight:
+                inflight.discard(index)
+                host_out[host] -= 1
+                if host in parked:
+                    unblocked.add(host)
+            if bench_rounds:
+                bench_rounds.pop(index, None)
+            n += 1
+            on_decided(index, outcome, now)
+        self.packets_matched += n
+        if pending:
+            everything = [x for _, samples in pending.values() for x in samples]
+            scale = self._group.on_answers(sum(c[0] for c, _ in pending.values()), everything)
+            for host, (count, samples) in pending.items():
+                ht = hosts.get(host) or self.host_timing(host, now)
+                ht.on_answers(count[0], samples, scale)
+        return n

@@ -170,6 +170,20 @@ class RateLimiter:
         """Whether ``min_rate`` currently requires a send, whatever congestion control says."""
         return self._owed is not None and self._owed.available(now) + _EPS >= 1.0
 
+    def ceiling_budget(self, now: float) -> int:
+        """How many sends ``max_rate`` allows at ``now`` before the bucket refills (a large
+        number without a ceiling): :meth:`may_send` says yes that many times in a row."""
+        if self._ceiling is None:
+            return 1 << 62
+        return max(0, math.floor(self._ceiling.available(now) + _EPS))
+
+    def forced_budget(self, now: float) -> int:
+        """How many sends ``min_rate`` requires at ``now`` whatever congestion control says
+        (:meth:`min_rate_due` says yes that many times in a row, as each send pays one)."""
+        if self._owed is None:
+            return 0
+        return max(0, math.floor(self._owed.available(now) + _EPS))
+
     def may_send(self, now: float, cc_allows: bool = True) -> bool:
         """Whether one probe may be sent at ``now`` (a pure query; see :meth:`on_send`)."""
         if self._ceiling is not None and self._ceiling.available(now) + _EPS < 1.0:
@@ -266,6 +280,11 @@ class ScanDelay:
         self.current = min(self.maximum, max(self.minimum, step))
         self._answers = self._drops = 0
         return self.current
+
+    def note_answers(self, count: int) -> None:
+        """Count ``count`` answers to original tries (they never boost the delay: only the
+        share of drops among answers does, and these lower it)."""
+        self._answers += count
 
     def note_answer(self, retransmitted: bool) -> bool:
         """Count an answer (``retransmitted``: it answered a retransmission, so the original

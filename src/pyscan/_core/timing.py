@@ -109,6 +109,22 @@ class RttEstimator:
             self.srtt = (1 - _ALPHA) * self.srtt + _ALPHA * sample
         self.samples += 1
 
+    def update_many(self, samples: list[float]) -> None:
+        """Feed several samples in order (the same as calling :meth:`update` on each)."""
+        srtt, rttvar = self.srtt, self.rttvar
+        for sample in samples:
+            if not 0 <= sample < math.inf:
+                raise ValueError(
+                    f"RTT sample must be a finite number of seconds >= 0, got {sample!r}"
+                )
+            if srtt is None or rttvar is None:
+                srtt, rttvar = sample, sample / 2
+            else:
+                rttvar = (1 - _BETA) * rttvar + _BETA * abs(srtt - sample)
+                srtt = (1 - _ALPHA) * srtt + _ALPHA * sample
+            self.srtt, self.rttvar = srtt, rttvar
+            self.samples += 1
+
     @property
     def unclamped_timeout(self) -> float:
         """``SRTT + max(G, 4 RTTVAR)``, or ``initial_timeout`` before the first sample."""
@@ -305,6 +321,17 @@ class GroupTiming:
         """Whether the group window has room with ``outstanding`` probes in flight."""
         return self.cwnd.can_send(outstanding)
 
+    def on_answers(self, count: int, samples: list[float]) -> float:
+        """The group's share of ``count`` answers to original tries (with RTT ``samples``)
+        from any of its hosts; returns the response-rate scale the hosts' windows grow
+        with (see :meth:`HostTiming.on_answers`)."""
+        self.answers += count
+        if samples:
+            self.rtt.update_many(samples)
+        scale = self.scale
+        self.cwnd.on_answers(count, scale)
+        return scale
+
     def new_host(self, now: float) -> HostTiming:
         """Timing state for a host whose scan starts at ``now`` (its host timeout runs from
         here)."""
@@ -402,6 +429,25 @@ class HostTiming:
         self.scan_delay.on_send(now)
         self.probes_sent += 1
         self.group.probes_sent += 1
+
+    def on_answers(self, count: int, samples: list[float], scale: float | None = None) -> None:
+        """Record ``count`` answers to original tries (no drop revealed) at once, with the
+        unambiguous RTT ``samples`` among them: for this host the same as ``count`` calls
+        of :meth:`on_answer` with ``tryno=0``, the response-rate ``scale`` taken once.
+
+        The group's share (its counts, RTT and window) is left to the caller when it
+        passes ``scale``: a burst of answers from many hosts updates the group once
+        (:meth:`GroupTiming.on_answers`). Without ``scale`` the group is updated here.
+        """
+        if count <= 0:
+            return
+        if scale is None:
+            scale = self.group.on_answers(count, samples)
+        self.answers += count
+        if samples:
+            self.rtt.update_many(samples)
+        self.cwnd.on_answers(count, scale)
+        self.scan_delay.note_answers(count)
 
     def on_answer(
         self,

@@ -32,7 +32,12 @@ from typing import Any
 
 from pyscan._core.demux import Demultiplexer, FlowKey
 from pyscan._core.probescan import ProbeScanner
-from pyscan._io.batch import TransmitThread, sendmmsg_available
+from pyscan._io.batch import (
+    BatchReceiver,
+    SlotPool,
+    TransmitThread,
+    sendmmsg_available,
+)
 from pyscan._io.netutil import require_raw
 from pyscan._models import IPAddress
 from pyscan.errors import ScanError
@@ -44,6 +49,7 @@ log = logging.getLogger("pyscan.engine")
 _BATCH = 256  # probes handed out per poll before yielding to the loop
 _TX_BACKLOG = 4 * _BATCH  # packets queued for the transmit thread before the loop waits
 _READ_BURST = 1024  # packets read per readable callback before yielding
+_POOL_BATCHES = 4  # slot batches per address family: at most this many queued for the thread
 _ETH_P_IPV6 = 0x86DD
 _PACKET_OUTGOING = 4
 _IPV6_HDRINCL = 36
@@ -63,6 +69,8 @@ class RawEngine:
         self._wakes: dict[ProbeScanner[Any], asyncio.Event] = {}
         self._tx: TransmitThread | None = None
         self.batching = sendmmsg_available()
+        self._pools: dict[int, SlotPool] = {}
+        self._rx = BatchReceiver() if self.batching else None
         self._users = 0
         self._loop_sent = 0
         self.packets_received = 0
@@ -161,6 +169,9 @@ class RawEngine:
 
     def _readable(self, sock: socket.socket, packet_socket: bool) -> None:
         now = self.loop.time()
+        if self._rx is not None and not packet_socket:
+            self._readable_batched(sock, now)
+            return
         woken: set[ProbeScanner[Any]] = set()
         for _ in range(_READ_BURST):
             try:
@@ -179,6 +190,32 @@ class RawEngine:
             owner = self.demux.owner_raw(data)
             if owner is not None and owner.receive_bytes(data, now):
                 woken.add(owner)
+        self._wake_owners(woken)
+
+    def _readable_batched(self, sock: socket.socket, now: float) -> None:
+        """Drain an IPv4 raw socket with ``recvmmsg`` and hand each scan its packets as one
+        burst (:meth:`ProbeScanner.receive_many`)."""
+        assert self._rx is not None
+        fd = sock.fileno()
+        route_many = self.demux.route_many
+        woken: set[ProbeScanner[Any]] = set()
+        got = 0
+        while got < _READ_BURST:
+            datas = self._rx.receive(fd)
+            if isinstance(datas, int):
+                if datas not in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR):
+                    log.debug("receive error: %s", errno.errorcode.get(datas, datas))
+                break
+            got += len(datas)
+            for owner, burst in route_many(datas).items():
+                if owner.receive_many(burst, now):
+                    woken.add(owner)
+            if len(datas) < self._rx.capacity:
+                break
+        self.packets_received += got
+        self._wake_owners(woken)
+
+    def _wake_owners(self, woken: set[ProbeScanner[Any]]) -> None:
         for owner in woken:
             wake = self._wakes.get(owner)
             if wake is not None:
@@ -230,6 +267,29 @@ class RawEngine:
             await asyncio.sleep(0.0005)
         self._tx.submit(items)
 
+    async def _submit_slots(
+        self, scanner: ProbeScanner[Any], items: list[tuple[int, int]], family: int
+    ) -> None:
+        """Build ``items`` into a free slot batch and queue it for the transmit thread,
+        waiting while every batch of the pool is queued (the thread's backlog)."""
+        if self._tx is None:
+            self._sender(4 if family == socket.AF_INET else 6)  # fail early (privilege)
+            self._tx = TransmitThread(self._blocking_sender)
+        pool = self._pools.get(family)
+        if pool is None:
+            pool = self._pools[family] = SlotPool(family, _POOL_BATCHES, _BATCH)
+        while True:
+            batch = pool.take()
+            if batch is not None:
+                break
+            await asyncio.sleep(0.0005)
+        try:
+            scanner.build_batch(items, batch)
+        except BaseException:
+            pool.give(batch)
+            raise
+        self._tx.submit_slots(batch, pool)
+
     async def _send(self, dst: IPAddress, data: bytes) -> None:
         sock = self._sender(dst.version)
         addr: tuple[Any, ...] = (str(dst), 0) if dst.version == 4 else (str(dst), 0, 0, 0)
@@ -272,18 +332,24 @@ class RawEngine:
             for key in keys:
                 self.demux.register(key, scanner)
                 registered.append(key)
-            await self._drive(scanner, wake)
+            await self._drive(scanner, wake, versions)
             await self._flush()
         finally:
             self.demux.unregister(scanner)
             self._wakes.pop(scanner, None)
 
-    async def _drive(self, scanner: ProbeScanner[Any], wake: asyncio.Event) -> None:
+    async def _drive(
+        self, scanner: ProbeScanner[Any], wake: asyncio.Event, versions: set[int]
+    ) -> None:
         loop = self.loop
+        single_family = len(versions) == 1
+        family = socket.AF_INET6 if 6 in versions else socket.AF_INET
         while not scanner.done:
             now = loop.time()
             batch = scanner.poll(now, _BATCH)
-            if self.batching and len(batch) > 1:
+            if self.batching and len(batch) > 1 and single_family:
+                await self._submit_slots(scanner, batch, family)
+            elif self.batching and len(batch) > 1:
                 await self._submit([scanner.build(index, tryno) for index, tryno in batch])
             else:
                 for index, tryno in batch:

@@ -58,6 +58,14 @@ class Cookie:
     def __init__(self, key: bytes | None = None) -> None:
         self._key = key if key is not None else os.urandom(16)
 
+    @property
+    def key(self) -> bytes:
+        """The scan's secret (hot paths compute the cookie inline: see :attr:`PACK`)."""
+        return self._key
+
+    #: The hash input layout: ``hash(PACK.pack(key, dst, dst_port, src_port)) & 0xFFFFFFFF``.
+    PACK = _COOKIE_INPUT
+
     def __call__(self, dst: bytes, dst_port: int, src_port: int) -> int:
         return hash(_COOKIE_INPUT.pack(self._key, dst, dst_port, src_port)) & 0xFFFFFFFF
 

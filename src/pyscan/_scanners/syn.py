@@ -11,6 +11,8 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Sequence
 
+from pyscan._core.probescan import BatchOut
+from pyscan._core.slots import SlotBuffer
 from pyscan._models import IPAddress, PortResult, PortState, Reason, ReasonKind
 from pyscan._scanners._common import Cookie, PortOutcome, PortScanner, int_address, pkt_ttl
 from pyscan._wire.icmp import ICMPError
@@ -56,6 +58,120 @@ class SynScanner(PortScanner):
                 TCPTemplate6(src, hop_limit=ttl) if src.version == 6 else TCPTemplate(src, ttl=ttl)
             )
         self._templates = [templates[s] for s in self.sources]
+        self._ipv4_only = all(src.version == 4 for src in templates)
+        self._layout = next(iter(templates.values())).packet if templates else b""
+        self._consts = [
+            t.span_constants if isinstance(t, TCPTemplate) else (0, 0, 0, 0, 0, 0)
+            for t in self._templates
+        ]
+        # Outcomes are values: one per (answer kind, TTL), shared by every port it decides.
+        self._outcomes: dict[int, PortOutcome] = {}
+
+    def _outcome(self, code: int) -> PortOutcome:
+        """The outcome for answer ``code``: ``kind << 8 | ttl`` (kind 0 RST, 1 SYN-ACK)."""
+        found = self._outcomes.get(code)
+        if found is None:
+            if code >> 8:
+                found = (_OPEN, Reason(ReasonKind.SYN_ACK, code & 255))
+            else:
+                found = (_CLOSED, Reason(ReasonKind.RESET, code & 255))
+            self._outcomes[code] = found
+        return found
+
+    def build_batch(self, items: list[tuple[int, int]], out: BatchOut) -> None:
+        """Write IPv4 probes straight into the engine's slot batch: the constant header
+        bytes are laid out once per batch, then each probe is its destination address and
+        one packed span (addresses, ports, cookie, both checksums). Any other batch gets
+        :meth:`build`'s packets."""
+        if not isinstance(out, SlotBuffer) or not self._ipv4_only or out.version != 4:
+            super().build_batch(items, out)
+            return
+        buf = out.buf
+        slot_size = out.SLOT
+        name_size = out.NAME
+        layout = self._layout
+        if out.stamp != layout:
+            for i in range(out.capacity):
+                at = out.packet_offset(i)
+                buf[at : at + len(layout)] = layout
+                out.set_length(i, len(layout))
+            out.stamp = layout
+        per_host = self.per_host
+        ports = self.ports
+        src_ports = self.src_ports
+        n_src = len(src_ports)
+        packed = self.packed
+        dst_int = self._dst_int
+        consts = self._consts
+        cookie_pack = Cookie.PACK.pack
+        key = self.cookie.key
+        span = TCPTemplate.SPAN.pack_into
+        span_at = name_size + TCPTemplate.SPAN_OFFSET
+        i = out.count
+        for index, tryno in items:
+            host, k = divmod(index, per_host)
+            dport = ports[k]
+            sport = src_ports[tryno % n_src]
+            dst = packed[host]
+            seq = hash(cookie_pack(key, dst, dport, sport)) & 0xFFFFFFFF
+            d = dst_int[host]
+            ip_sum, tcp_sum, src, ack, offflags, window = consts[host]
+            dd = (d >> 16) + (d & 0xFFFF)
+            c = ip_sum + dd
+            c = (c & 0xFFFF) + (c >> 16)
+            c = (c & 0xFFFF) + (c >> 16)
+            t = tcp_sum + dd + sport + dport + (seq >> 16) + (seq & 0xFFFF)
+            t = (t & 0xFFFF) + (t >> 16)
+            t = (t & 0xFFFF) + (t >> 16)
+            at = i * slot_size
+            buf[at + 4 : at + 8] = dst
+            span(buf, at + span_at, c ^ 0xFFFF, src, d, sport, dport, seq, ack, offflags,
+                 window, t ^ 0xFFFF)  # fmt: skip
+            i += 1
+        out.count = i
+
+    def receive_many(self, datas: list[bytes], now: float) -> bool:
+        """Match a burst: IPv4 answers without IP options are checked inline (ports,
+        cookie, flags) and taken together (:meth:`accept_many`); anything else goes the
+        general way."""
+        host_index = self.host_index
+        port_index = self.port_index
+        src_index = self.src_index
+        multi = len(self.src_ports) > 1
+        per_host = self.per_host
+        cookie_pack = Cookie.PACK.pack
+        key = self.cookie.key
+        unpack = _TCP_ANSWER.unpack_from
+        outcomes = self._outcomes
+        answers: list[tuple[int, int | None, PortOutcome]] = []
+        hit = False
+        for data in datas:
+            if len(data) < 40 or data[0] != 0x45 or data[9] != 6:
+                if self.receive_bytes(data, now):
+                    hit = True
+                continue
+            sport, dport, _seq, ack, flags = unpack(data, 20)
+            src = data[12:16]
+            h = host_index.get(src)
+            k = port_index.get(sport)
+            t = src_index.get(dport)
+            if h is None or k is None or t is None:
+                continue
+            if (ack - 1) & 0xFFFFFFFF != hash(cookie_pack(key, src, sport, dport)) & 0xFFFFFFFF:
+                continue
+            if flags & _RST:
+                code = data[8]
+            elif flags & _SYN_ACK == _SYN_ACK:
+                code = 256 | data[8]
+            else:
+                continue
+            outcome = outcomes.get(code) or self._outcome(code)
+            answers.append((h * per_host + k, t if multi else None, outcome))
+        if answers:
+            self.now = now
+            if self.accept_many(answers, now):
+                hit = True
+        return hit
 
     def build(self, index: int, tryno: int) -> tuple[IPAddress, bytes]:
         host, k = divmod(index, self.per_host)
@@ -76,9 +192,9 @@ class SynScanner(PortScanner):
             if found is None or (ack - 1) & 0xFFFFFFFF != self.cookie(src, sport, dport):
                 return False
             if flags & _RST:
-                outcome = (_CLOSED, Reason(ReasonKind.RESET, data[8]))
+                outcome = self._outcome(data[8])
             elif flags & _SYN_ACK == _SYN_ACK:
-                outcome = (_OPEN, Reason(ReasonKind.SYN_ACK, data[8]))
+                outcome = self._outcome(256 | data[8])
             else:
                 return False
             self.now = now

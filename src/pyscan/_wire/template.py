@@ -155,6 +155,19 @@ class TCPTemplate:
         """The packet with every per-probe field (and both checksums) zero."""
         return self._base
 
+    #: The per-probe part of the packet, from the IP checksum (byte 10) to the TCP
+    #: checksum: ``ipck src dst sport dport seq ack offflags window tcpck``.
+    SPAN = _TCP4_SPAN
+    SPAN_OFFSET = 10
+
+    @property
+    def span_constants(self) -> tuple[int, int, int, int, int, int]:
+        """``(ip_sum, tcp_sum, src, ack, offflags, window)``: what a writer of many probes
+        needs to fill :attr:`SPAN` itself (``ip_sum``/``tcp_sum`` are the unfolded
+        one's-complement sums of the constant fields; add the per-probe 16-bit words, fold
+        twice, complement)."""
+        return self._ip_sum, self._tcp_sum, self._src, self._ack, self._offflags, self._window
+
     def write_into(  # noqa: PLR0917 - positional on purpose: the per-probe hot path
         self,
         buf: bytearray | memoryview,

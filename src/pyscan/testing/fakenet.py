@@ -45,6 +45,7 @@ import attrs
 from pyscan._core.demux import Demultiplexer, FlowKey
 from pyscan._core.probescan import ProbeScanner
 from pyscan._core.rate import TokenBucket
+from pyscan._core.slots import SlotBuffer
 from pyscan._models import IPAddress
 from pyscan._wire.icmp import (
     ICMPEcho,
@@ -829,6 +830,7 @@ def run_scanner(
     keys: Iterable[FlowKey] | None = None,
     after_poll: Callable[[float, list[tuple[int, int]]], None] | None = None,
     max_spins: int = 1000,
+    paths: Literal["engine", "simple"] = "engine",
 ) -> float:
     """Drive ``scanner`` over ``net`` until it is done; return the simulated seconds taken.
 
@@ -836,6 +838,12 @@ def run_scanner(
     :class:`~pyscan._core.demux.Demultiplexer` holding ``keys``: by default the scanner's
     ``src_ports`` for TCP and UDP and its ``icmp_id``), poll for up to ``batch`` probes,
     build and send them, then move the clock to the earlier of the scanner's
+    ``next_deadline()`` and the network's next delivery. With ``paths="engine"`` (the
+    default) packets take the engine's batched paths: each instant's deliveries are routed
+    as one burst (``route_many``) and fed to ``receive_many``, and probes are built with
+    ``build_batch`` into a real transmit slot batch, each checked byte for byte against
+    ``build``; ``paths="simple"`` feeds parsed packets to ``receive`` one by one and sends
+    what ``build`` gives. Then move the clock to the earlier of the scanner's
     ``next_deadline()`` and the network's next delivery (1 s later if neither exists, as the
     engine's fallback wake-up does). ``after_poll(now, batch)`` sees every poll's output.
     Raises :class:`ScannerStuckError` after ``max_time`` simulated seconds, or after
@@ -853,19 +861,28 @@ def run_scanner(
         stats.iterations += 1
         now = clock.now
         progressed = False
-        for delivery in net.deliver(now):
-            stats.deliveries += 1
+        deliveries = net.deliver(now)
+        if deliveries:
+            stats.deliveries += len(deliveries)
             progressed = True
-            pkt = parse_packet(delivery.data)
-            if demux.owner(pkt) is scanner:
-                scanner.receive(pkt, now)
+            if paths == "engine":
+                burst = demux.route_many([d.data for d in deliveries]).get(scanner)
+                if burst:
+                    scanner.receive_many(burst, now)
+            else:
+                for delivery in deliveries:
+                    pkt = parse_packet(delivery.data)
+                    if demux.owner(pkt) is scanner:
+                        scanner.receive(pkt, now)
         if scanner.done:
             break
         sent = scanner.poll(now, batch)
         if after_poll is not None:
             after_poll(now, sent)
-        for index, tryno in sent:
-            dst, data = scanner.build(index, tryno)
+        built = [scanner.build(index, tryno) for index, tryno in sent]
+        if paths == "engine" and sent:
+            _check_build_batch(scanner, sent, built)
+        for (index, tryno), (dst, data) in zip(sent, built, strict=True):
             record = net.send(data, now)
             if record.dst != dst:
                 raise FakeNetworkError(
@@ -903,3 +920,26 @@ def run_scanner(
         clock.advance_to(nxt)
     stats.elapsed = clock.now - start
     return stats.elapsed
+
+
+def _check_build_batch(
+    scanner: ProbeScanner[Any],
+    sent: list[tuple[int, int]],
+    built: list[tuple[IPAddress, bytes]],
+) -> None:
+    """Build ``sent`` with ``build_batch`` into transmit slots (as the engine does
+    when every destination has one address family) and check each slot against ``build``."""
+    versions = {dst.version for dst, _ in built}
+    if len(versions) != 1:
+        return
+    out = SlotBuffer(versions.pop(), capacity=len(sent))
+    scanner.build_batch(sent, out)
+    if out.count != len(sent):
+        raise FakeNetworkError(f"build_batch wrote {out.count} probes for {len(sent)}")
+    for i, ((index, tryno), (dst, data)) in enumerate(zip(sent, built, strict=True)):
+        got_dst, got = out.slot(i)
+        if got != data or got_dst != dst:
+            raise FakeNetworkError(
+                f"build_batch slot {i} ({index}, {tryno}) differs from build: "
+                f"{got_dst} {got.hex()} != {dst} {data.hex()}"
+            )
