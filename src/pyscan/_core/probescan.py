@@ -142,6 +142,16 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
     def decided(self, index: int, outcome: Outcome, now: float) -> None:
         """Probe ``index`` has its final outcome (called once per probe)."""
 
+    #: Whether :meth:`accept_many` may report a burst's decisions together, after the
+    #: burst (:meth:`decided_many`): only for scanners whose :meth:`decided` does not
+    #: settle other probes (a host decided by one answer settles its others).
+    defer_decisions: bool = False
+
+    def decided_many(self, items: list[tuple[int, Outcome]], now: float) -> None:
+        """Several probes have their final outcomes (default: :meth:`decided` on each)."""
+        for index, outcome in items:
+            self.decided(index, outcome, now)
+
     # -- state ---------------------------------------------------------------------------
 
     @property
@@ -195,15 +205,43 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
 
     def _expire(self, now: float) -> None:
         ticks = self._wave_ticks
+        if not ticks or ticks[0] * _TICK > now:
+            return
         inflight = self._inflight
         times_of = self._times
+        host_out = self._host_out
+        parked = self._parked
+        ready = self._ready
+        per_host = self.per_host
+        hosts = self._hosts
+        # The common case written out: the default retry rule, no host timeout.
+        plain = (
+            type(self).may_retry is ProbeScanner.may_retry
+            and self._group.params.host_timeout is None
+        )
+        max_retries = self._group.params.max_retries
         while ticks and ticks[0] * _TICK <= now:
             wave = self._waves.pop(heapq.heappop(ticks))
             for i in range(0, len(wave), 2):
                 index = wave[i]
-                if index not in inflight or len(times_of[index]) - 1 != wave[i + 1]:
+                tryno = wave[i + 1]
+                if index not in inflight or len(times_of[index]) - 1 != tryno:
                     continue  # answered, or a later try is in flight
-                self._expire_one(index, wave[i + 1], now)
+                host = index // per_host
+                ht = hosts.get(host)
+                # HostTiming.may_retransmit, inlined
+                if (
+                    plain
+                    and ht is not None
+                    and tryno + 1 <= min(max_retries, max(1, ht.max_successful_tryno + 1))
+                ):
+                    inflight.discard(index)
+                    host_out[host] -= 1
+                    if host in parked:
+                        self._unblocked.add(host)
+                    ready.append(index)
+                    continue
+                self._expire_one(index, tryno, now)
 
     def _expire_one(self, index: int, tryno: int, now: float) -> None:
         """Try ``tryno`` of in-flight probe ``index`` timed out: retry, bench or decide."""
@@ -509,7 +547,9 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
         hosts = self._hosts
         bench_rounds = self._bench_rounds
         on_decided = self.decided
-        pending: dict[int, tuple[list[int], list[float]]] = {}
+        deferred: list[tuple[int, Outcome]] | None = [] if self.defer_decisions else None
+        counts: dict[int, int] = {}  # answers to original tries, per host
+        samples_of: dict[int, list[float]] = {}  # their RTT samples, per host
         n = 0
         for index, tryno, outcome in answers:
             if not 0 <= index < total:
@@ -522,9 +562,11 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
             sample: float | None = None
             if times:
                 if tryno is not None and tryno < len(times):
-                    sample = max(0.0, now - times[tryno])
+                    sample = now - times[tryno]
                 elif tryno is None and len(times) == 1:
-                    sample = max(0.0, now - times[0])
+                    sample = now - times[0]
+                if sample is not None and sample < 0.0:
+                    sample = 0.0
             if tryno:
                 ht = hosts.get(host) or self.host_timing(host, now)
                 ht.on_answer(
@@ -536,12 +578,13 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
                     first_sent=times[0] if times else None,
                 )
             else:
-                acc = pending.get(host)
-                if acc is None:
-                    acc = pending[host] = ([0], [])
-                acc[0][0] += 1
+                counts[host] = counts.get(host, 0) + 1
                 if sample is not None:
-                    acc[1].append(sample)
+                    got = samples_of.get(host)
+                    if got is None:
+                        samples_of[host] = [sample]
+                    else:
+                        got.append(sample)
             decided[at] |= bit
             self.n_decided += 1
             if index in inflight:
@@ -552,12 +595,18 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
             if bench_rounds:
                 bench_rounds.pop(index, None)
             n += 1
-            on_decided(index, outcome, now)
+            if deferred is None:
+                on_decided(index, outcome, now)
+            else:
+                deferred.append((index, outcome))
         self.packets_matched += n
-        if pending:
-            everything = [x for _, samples in pending.values() for x in samples]
-            scale = self._group.on_answers(sum(c[0] for c, _ in pending.values()), everything)
-            for host, (count, samples) in pending.items():
+        if deferred:
+            self.decided_many(deferred, now)
+        if counts:
+            everything = [x for samples in samples_of.values() for x in samples]
+            scale = self._group.on_answers(sum(counts.values()), everything)
+            no_samples: list[float] = []
+            for host, count in counts.items():
                 ht = hosts.get(host) or self.host_timing(host, now)
-                ht.on_answers(count[0], samples, scale)
+                ht.on_answers(count, samples_of.get(host, no_samples), scale)
         return n

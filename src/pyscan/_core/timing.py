@@ -446,7 +446,13 @@ class HostTiming:
         self.answers += count
         if samples:
             self.rtt.update_many(samples)
-        self.cwnd.on_answers(count, scale)
+        cwnd = self.cwnd
+        p = cwnd.params
+        if count == 1 and cwnd.cwnd < cwnd.ssthresh and 1.0 <= scale <= p.max_scale:
+            # the common case of a burst spread over many hosts, written out
+            cwnd.cwnd = min(p.max_cwnd, max(p.min_cwnd, cwnd.cwnd + p.slow_start_increment * scale))
+        else:
+            cwnd.on_answers(count, scale)
         self.scan_delay.note_answers(count)
 
     def on_answer(

@@ -131,12 +131,25 @@ class PortScanner(ProbeScanner[PortOutcome]):
         """The state an ICMP unreachable of ``kind`` means for this protocol."""
         return PortState.FILTERED
 
+    defer_decisions = True  # decided() touches no other probe
+
     def decided(self, index: int, outcome: PortOutcome, now: float) -> None:
         host, k = divmod(index, self.per_host)
         state, reason = outcome
         result = PortResult(self.hosts[host], self.protocol, self.ports[k], state, reason)
         self.results.append(result)
         self.emit(result)
+
+    def decided_many(self, items: list[tuple[int, PortOutcome]], now: float) -> None:
+        hosts, ports, per_host, protocol = self.hosts, self.ports, self.per_host, self.protocol
+        made = [
+            PortResult(hosts[i // per_host], protocol, ports[i % per_host], o[0], o[1])
+            for i, o in items
+        ]
+        self.results.extend(made)
+        emit = self.emit
+        for result in made:
+            emit(result)
 
 
 def pkt_ttl(pkt: Packet) -> int:
