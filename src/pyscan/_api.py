@@ -28,7 +28,6 @@ from pyscan._io.connect import raise_nofile_limit, run_connect_scan
 from pyscan._io.engine import RawEngine
 from pyscan._io.netutil import require_raw, reserve_source_ports, source_address_for
 from pyscan._io.resolver import Resolver
-from pyscan._io.version import detect_service, load_default_db, tls_client_context
 from pyscan._models import (
     Hostname,
     HostResult,
@@ -513,6 +512,9 @@ class _Detector:
     """
 
     def __init__(self, run: _Run, version: VersionOptions, emit: Emit[PortResult]) -> None:
+        # Version detection's machinery (probe database, matcher, ssl) loads only when used.
+        from pyscan._io.version import load_default_db, tls_client_context  # noqa: PLC0415
+
         self.run = run
         self.version = version
         self.emit = emit
@@ -528,6 +530,8 @@ class _Detector:
         self.tasks.append(asyncio.ensure_future(self._one(port)))
 
     async def _one(self, p: PortResult) -> None:
+        from pyscan._io.version import detect_service  # noqa: PLC0415 - see __init__
+
         if p.protocol in ("tcp", "udp"):
             db = await self.db
             async with self.limit:

@@ -14,11 +14,16 @@ import ipaddress
 import socket
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-
-import aiodns
+from typing import TYPE_CHECKING
 
 from pyscan._models import IPAddress
 from pyscan.errors import ResolveError
+
+if TYPE_CHECKING:
+    import aiodns
+
+# aiodns (and pycares under it) is imported on the first question to a DNS server: scans of
+# addresses, loopback and hosts-file names never load it.
 
 __all__ = ["HostsFile", "Resolver"]
 
@@ -72,6 +77,8 @@ class Resolver:
         self._limit = asyncio.Semaphore(concurrency)
 
     def _client(self) -> aiodns.DNSResolver:
+        import aiodns  # noqa: PLC0415 - see the module comment
+
         if self._dns is None:
             self._dns = aiodns.DNSResolver(
                 nameservers=self._nameservers, timeout=self.timeout, tries=2
@@ -96,6 +103,8 @@ class Resolver:
             found = [a for a in local if a.version == want]
             if found:
                 return found
+        import aiodns  # noqa: PLC0415 - see the module comment
+
         family = socket.AF_INET6 if ipv6 else socket.AF_INET
         async with self._limit:
             try:
@@ -127,6 +136,8 @@ class Resolver:
         name = self.hosts.by_addr.get(addr)
         if name is not None or _is_local(addr):
             return name
+        import aiodns  # noqa: PLC0415 - see the module comment
+
         async with self._limit:
             try:
                 async with asyncio.timeout(self.timeout * 2):

@@ -27,7 +27,6 @@ import math
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from importlib import resources
 from pathlib import Path
 
 import attrs
@@ -301,6 +300,8 @@ def services_from_nmap(path: str | os.PathLike[str]) -> ServicesTable:
 @functools.cache
 def embedded_services() -> ServicesTable:
     """pyscan's own services table, shipped in the package."""
+    from importlib import resources  # noqa: PLC0415 - costly to import, needed only here
+
     data = resources.files("pyscan").joinpath(_EMBEDDED_RESOURCE).read_bytes()
     return ServicesTable.from_entries(parse_embedded_services(data), source=_EMBEDDED_SOURCE)
 

@@ -65,7 +65,16 @@ class TCPFlags(enum.IntFlag):
     NS = 0x100
 
 
-_FLAGS = tuple(TCPFlags(i) for i in range(0x200))
+class _FlagsTable(dict[int, TCPFlags]):
+    """:class:`TCPFlags` by 9-bit value, each made on first use: building all 512 at import
+    costs milliseconds, and a scan only ever sees a handful. Lookups cost as a tuple's."""
+
+    def __missing__(self, value: int) -> TCPFlags:
+        flags = self[value] = TCPFlags(value)
+        return flags
+
+
+_FLAGS = _FlagsTable()
 
 
 def _hex_repr(value: bytes) -> str:

@@ -15,7 +15,6 @@ reads the format back; ``docs/output.md`` documents it.
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Iterable
 from typing import Any, TextIO
 
@@ -47,6 +46,8 @@ _MAYBE_OPEN = (PortState.OPEN, PortState.OPEN_FILTERED, PortState.UNFILTERED)
 
 
 def _dumps(obj: dict[str, Any]) -> str:
+    import json  # noqa: PLC0415 - this writer is rarely used: json loads with it
+
     # allow_nan=False: NaN/Infinity are not JSON; ensure_ascii keeps hostile text on one line.
     return json.dumps(obj, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
 
@@ -128,6 +129,8 @@ def report_from_jsonl(lines: str | Iterable[str]) -> ScanReport:
     Raises :class:`~pyscan.errors.ReportFormatError` naming the line that does not follow
     the format.
     """
+    import json  # noqa: PLC0415 - see _dumps
+
     if isinstance(lines, str):
         lines = lines.splitlines()
     data: dict[str, Any] = {"schema": SCHEMA_VERSION, "hosts": []}
