@@ -191,5 +191,9 @@ class Demultiplexer(Generic[Owner]):
         self.delivered += len(datas) - dropped
         return out
 
+    def ports(self, protocol: Literal["tcp", "udp"]) -> list[int]:
+        """The ports registered for ``protocol`` (sorted): what a kernel filter keeps."""
+        return sorted(port for proto, port in self._owners if proto == protocol)
+
     def __len__(self) -> int:
         return len(self._owners)

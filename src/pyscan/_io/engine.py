@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import errno
 import logging
 import socket
+import struct
 from collections.abc import Iterable
 from typing import Any
 
@@ -40,6 +42,7 @@ from pyscan._io.batch import (
 )
 from pyscan._io.netutil import require_raw
 from pyscan._models import IPAddress
+from pyscan._wire.bpf import MAX_RANGES, port_filter, port_ranges
 from pyscan.errors import ScanError
 
 __all__ = ["RawEngine"]
@@ -49,6 +52,9 @@ log = logging.getLogger("pyscan.engine")
 _BATCH = 256  # probes handed out per poll before yielding to the loop
 _TX_BACKLOG = 4 * _BATCH  # packets queued for the transmit thread before the loop waits
 _READ_BURST = 1024  # packets read per readable callback before yielding
+_SO_ATTACH_FILTER = 26  # Linux
+_SO_DETACH_FILTER = 27
+_SOCK_FPROG = struct.Struct("=H6xQ")  # struct sock_fprog { u16 len; sock_filter *filter; }
 _POOL_BATCHES = 4  # slot batches per address family: at most this many queued for the thread
 _ETH_P_IPV6 = 0x86DD
 _PACKET_OUTGOING = 4
@@ -152,6 +158,26 @@ class RawEngine:
             sock = self._open(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(_ETH_P_IPV6))
         self._recv[key] = sock
         self.loop.add_reader(sock.fileno(), self._readable, sock, version == 6)
+
+    def _refilter(self) -> None:
+        """Give the IPv4 TCP and UDP receive sockets a kernel filter keeping only packets
+        to the source ports the running scans registered (:mod:`pyscan._wire.bpf`); with
+        too many port ranges, or where the kernel refuses, the socket keeps every packet
+        and the demultiplexer drops what is not ours."""
+        for (version, proto), sock in self._recv.items():
+            if version != 4 or proto not in (6, 17):
+                continue
+            ranges = port_ranges(self.demux.ports("tcp" if proto == 6 else "udp"))
+            try:
+                if len(ranges) > MAX_RANGES:
+                    sock.setsockopt(socket.SOL_SOCKET, _SO_DETACH_FILTER, 0)
+                    continue
+                program = port_filter(ranges)
+                code = ctypes.create_string_buffer(program, len(program))
+                prog = _SOCK_FPROG.pack(len(program) // 8, ctypes.addressof(code))
+                sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, prog)
+            except OSError as exc:  # no filter: every packet reaches the demultiplexer
+                log.debug("cannot attach a receive filter: %s", exc)
 
     def _sender(self, version: int) -> socket.socket:
         if version == 4:
@@ -332,11 +358,13 @@ class RawEngine:
             for key in keys:
                 self.demux.register(key, scanner)
                 registered.append(key)
+            self._refilter()
             await self._drive(scanner, wake, versions)
             await self._flush()
         finally:
             self.demux.unregister(scanner)
             self._wakes.pop(scanner, None)
+            self._refilter()
 
     async def _drive(
         self, scanner: ProbeScanner[Any], wake: asyncio.Event, versions: set[int]

@@ -6,6 +6,15 @@ malformed input and nothing else. Parsers return ``(header, payload)``, except t
 parsers (one message object) and :func:`parse_packet` (a :class:`Packet`).
 """
 
+from pyscan._wire.bpf import (
+    MAX_RANGES as MAX_RANGES,
+)
+from pyscan._wire.bpf import (
+    port_filter as port_filter,
+)
+from pyscan._wire.bpf import (
+    port_ranges as port_ranges,
+)
 from pyscan._wire.checksum import (
     fold16 as fold16,
 )
@@ -277,6 +286,7 @@ __all__ = [
     "EXTENSION_HEADERS",
     "IPV4_HEADER",
     "IPV6_HEADER",
+    "MAX_RANGES",
     "MSS",
     "NOP",
     "SACK",
@@ -349,6 +359,8 @@ __all__ = [
     "parse_quoted_datagram",
     "parse_tcp",
     "parse_udp",
+    "port_filter",
+    "port_ranges",
     "pseudo_header_sum",
     "tcp_template",
     "udp_template",
