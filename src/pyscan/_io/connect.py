@@ -1,12 +1,26 @@
-"""The connect scan's IO: thousands of non-blocking connect() calls in flight.
+"""The connect scan's IO: non-blocking connect() calls driven from the event loop's thread.
 
-The probe order (a permutation of hosts x ports) feeds a :class:`ConnectPump`, a thread
-that starts connects and watches them with one epoll; each try gets a timeout from the
-host's RTT estimate, silence is retried like a raw probe (the retry allowance grows when
-retries get answers), and answers are classified by
-:func:`~pyscan._scanners.connect.classify_connect`. Concurrency is bounded by the
-open-file limit, which is raised to its hard limit where allowed (and lowered at once if
-the process runs out of descriptors anyway).
+The probe order (a permutation of hosts x ports) feeds a :class:`ConnectScan`, which starts
+connects in bursts of :data:`BURST` from a loop callback. Per try:
+
+* **Fast path.** A non-blocking ``connect()`` to a host on this machine or in a local
+  network namespace (loopback, veth) is decided before the call returns: the SYN and the
+  answer are processed by the kernel within the call, but the socket is locked by the call
+  until it returns ``EINPROGRESS``. So the connect is asked once more at once: ``0`` (open),
+  an errno (``ECONNREFUSED``: closed) or ``EALREADY`` (still in progress: the slow path).
+  A refused socket is back to unconnected and is reused for the next connect, so a closed
+  port costs two ``connect()`` calls and nothing else: no socket, close, epoll or timer.
+* **Slow path.** A connect still in progress is watched by one epoll (itself a loop reader),
+  with a timeout from the host's RTT estimate; silence is retried like a raw probe (the
+  retry allowance grows when retries get answers), and answers are classified by
+  :func:`~pyscan._scanners.connect.classify_connect`.
+
+``concurrency`` bounds the connects in progress on the slow path (a fast-path connect is
+decided before the next one starts). It is bounded by the open-file limit, which is raised to
+its hard limit where allowed (and lowered at once if the process runs out of descriptors
+anyway). An open port's socket is closed with ``SO_LINGER`` 0: an RST, so no TIME_WAIT piles
+up and the service sees an abort rather than a session. Everything runs on the loop's
+thread, so no result crosses threads and nothing contends for the GIL.
 """
 
 from __future__ import annotations
@@ -16,23 +30,39 @@ import collections
 import contextlib
 import errno
 import heapq
+import itertools
 import resource
 import select
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 
 from pyscan._core.rate import RateLimiter
 from pyscan._core.timing import GroupTiming, HostTiming, TimingParams
-from pyscan._models import IPAddress, PortResult, Reason
+from pyscan._models import IPAddress, PortResult, PortState, Reason, ReasonKind
 from pyscan._scanners.connect import classify_connect, is_final
 
-__all__ = ["ConnectPump", "raise_nofile_limit", "run_connect_scan"]
+__all__ = ["BURST", "ConnectScan", "raise_nofile_limit", "run_connect_scan"]
+
+#: Tries started per loop callback: the loop gets a turn (progress, cancellation, streaming
+#: consumers) at least this often.
+BURST = 512
 
 # SO_LINGER on, 0 s: close() sends RST, so no TIME_WAIT piles up and the service sees an
 # abort rather than a session.
 _LINGER_RST = b"\x01\x00\x00\x00\x00\x00\x00\x00"
+# Sockets are made non-blocking by socket() itself where it can (no extra ioctl).
+_NONBLOCK: int = getattr(socket, "SOCK_NONBLOCK", 0)
+_SOCK_TYPE = socket.SOCK_STREAM | _NONBLOCK
+# Scans of up to this many probes keep their results in a list indexed by probe (8 bytes a
+# probe, against some 100 for the result itself).
+_INDEXED_MAX = 1 << 22
+_EINPROGRESS = errno.EINPROGRESS
+_EALREADY = errno.EALREADY
+_ECONNREFUSED = errno.ECONNREFUSED
+_EMFILE = (errno.EMFILE, errno.ENFILE)
+_CLOSED = PortState.CLOSED
+_REFUSED = Reason(ReasonKind.CONN_REFUSED)
 
 
 def raise_nofile_limit() -> int:
@@ -46,135 +76,427 @@ def raise_nofile_limit() -> int:
     return soft
 
 
-class ConnectPump:
-    r"""Non-blocking ``connect()`` calls on a thread of their own, watched by one epoll.
+# A try on the slow path: (socket, probe index, try number, start time, serial).
+_Pending = tuple[socket.socket, int, int, float, int]
 
-    The event loop :meth:`submit`\s jobs ``(job, address, port, timeout)`` and :meth:`kick`\s
-    the thread; the thread keeps up to ``concurrency`` connections in flight and hands
-    results back to the loop in batches, through ``deliver([(job, errno or None, seconds)])``
-    (``0``: connected, ``None``: no answer within the timeout). Per connection this costs a
-    socket, one ``connect_ex``, an epoll registration and a ``getsockopt``: no coroutine,
-    future or timer handle, which is what limits an asyncio-per-connection scan.
+
+class ConnectScan:
+    """One connect scan of ``hosts x ports`` in a probe order, run from loop callbacks.
+
+    :meth:`start` schedules the first burst; :attr:`finished` completes when every probe is
+    decided; :meth:`close` releases every socket (also mid-scan, on cancellation). Results
+    go to ``emit`` as they are decided; :attr:`results` gives them all.
     """
 
     def __init__(
         self,
         loop: asyncio.AbstractEventLoop,
-        deliver: Callable[[list[tuple[int, int | None, float]]], None],
+        hosts: Sequence[IPAddress],
+        ports: Sequence[int],
+        order: Iterator[int],
+        *,
+        timing: TimingParams,
         concurrency: int,
+        emit: Callable[[PortResult], None],
         source: str | None = None,
+        rate: RateLimiter | None = None,
     ) -> None:
-        self._loop = loop
-        self._deliver = deliver
+        self.loop = loop
+        self.hosts = hosts
+        self.ports = ports
+        self.order = order
         self.concurrency = concurrency
-        self._source = source
-        self._jobs: collections.deque[tuple[int, str, int, int, float]] = collections.deque()
-        self._epoll = select.epoll()
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._wake_r.setblocking(False)
-        self._wake_w.setblocking(False)
-        self._epoll.register(self._wake_r.fileno(), select.EPOLLIN)
-        self._running = True
-        self._thread = threading.Thread(target=self._main, name="pyscan-connect", daemon=True)
-        self._thread.start()
+        self.emit = emit
+        self.source = source
+        self.rate = rate
+        total = len(hosts) * len(ports)
+        # Results are kept by probe index where that costs little, so :attr:`results` comes
+        # out in host and port order and merging it into a report sorts a sorted list.
+        self._by_index: list[PortResult | None] | None = None
+        self._in_order: list[PortResult] = []
+        self._store: Callable[[int, PortResult], None]
+        if total <= _INDEXED_MAX:
+            self._by_index = [None] * total
+            self._store = self._by_index.__setitem__
+        else:
+            self._store = self._store_in_order
+        self.finished: asyncio.Future[None] = loop.create_future()
+        self._group = GroupTiming(timing)
+        self._timing: dict[int, HostTiming] = {}
+        self._per_host = len(ports)
+        self._names = [str(h) for h in hosts]
+        self._families = [socket.AF_INET6 if h.version == 6 else socket.AF_INET for h in hosts]
+        self._retries: collections.deque[tuple[int, int]] = collections.deque()
+        self._exhausted = False
+        # one unconnected socket per family, ready for the next try
+        self._spare: dict[int, socket.socket] = {}
+        self._pending: dict[int, _Pending] = {}  # fd -> try on the slow path
+        self._deadlines: list[tuple[float, int, int]] = []  # (deadline, serial, fd)
+        self._serial = 0
+        self._epoll: select.epoll | None = None
+        self._burst: asyncio.Handle | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
+        # answers to original tries not yet given to the host timings: their count, and RTT
+        # samples (every answer from the slow path, the first per burst from the fast path)
+        self._counts: dict[int, int] = {}
+        self._samples: dict[int, list[float]] = {}
+        self._starved = False  # out of descriptors: start nothing until a connect ends
+        self._closed = False
 
-    def submit(self, job: int, address: IPAddress, port: int, timeout: float) -> None:
-        """Queue one connect (call :meth:`kick` after a batch of them)."""
-        family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
-        self._jobs.append((job, str(address), port, family, timeout))
+    @property
+    def results(self) -> list[PortResult]:
+        """Every result decided so far."""
+        if self._by_index is not None:
+            return [r for r in self._by_index if r is not None]
+        return list(self._in_order)
 
-    def kick(self) -> None:
-        """Wake the thread to start queued jobs."""
-        with contextlib.suppress(BlockingIOError, OSError):
-            self._wake_w.send(b"x")
+    def _store_in_order(self, _index: int, result: PortResult) -> None:
+        self._in_order.append(result)
 
-    def close(self) -> None:
-        """Stop the thread and close every socket it holds."""
-        self._running = False
-        self.kick()
-        self._thread.join(5)
-        self._wake_r.close()
-        self._wake_w.close()
+    # -- scheduling ------------------------------------------------------------------------
 
-    def _start(
-        self,
-        inflight: dict[int, tuple[socket.socket, int, float]],
-        deadlines: list[tuple[float, int, int]],
-        out: list[tuple[int, int | None, float]],
-    ) -> None:
-        while self._jobs and len(inflight) < self.concurrency:
-            job, addr, port, family, timeout = self._jobs.popleft()
+    def start(self) -> None:
+        """Schedule the first burst."""
+        self._kick()
+
+    def _kick(self) -> None:
+        if self._burst is None and not self._closed:
+            self._burst = self.loop.call_soon(self._safely, self._run_burst)
+
+    def _safely(self, callback: Callable[[], None]) -> None:
+        """Run a loop callback; an error in it (an ``emit`` that raised) ends the scan."""
+        try:
+            callback()
+        except Exception as exc:  # noqa: BLE001 - handed to the awaiting scan
+            self.close()
+            if not self.finished.done():
+                self.finished.set_exception(exc)
+
+    def _host(self, host: int) -> HostTiming:
+        ht = self._timing.get(host)
+        if ht is None:
+            ht = self._timing[host] = self._group.new_host(self.loop.time())
+        return ht
+
+    # -- starting tries --------------------------------------------------------------------
+
+    def _new_socket(self, family: int) -> socket.socket:
+        sock = socket.socket(family, _SOCK_TYPE)
+        if not _NONBLOCK:
+            sock.setblocking(False)
+        if self.source is not None:
             try:
-                sock = socket.socket(family, socket.SOCK_STREAM)
+                sock.bind((self.source, 0))
+            except OSError:
+                sock.close()
+                raise
+        return sock
+
+    def _run_burst(self) -> None:
+        self._burst = None
+        if self._closed:
+            return
+        budget = BURST
+        # Retries, and every try under --max-rate, go one at a time; fresh tries in bulk.
+        while budget and (self._retries or self.rate is not None) and self._room():
+            rate = self.rate
+            if rate is not None:
+                now = self.loop.time()
+                if not rate.may_send(now):
+                    wake = rate.next_time(now)
+                    when = wake if wake is not None else now + 0.001
+                    self._burst = self.loop.call_at(when, self._safely, self._run_burst)
+                    break
+            if self._retries:
+                index, tryno = self._retries.popleft()
+            else:
+                fresh = next(self.order, None)
+                if fresh is None:
+                    self._exhausted = True
+                    break
+                index, tryno = fresh, 0
+            if rate is not None:
+                rate.on_send(self.loop.time())
+            budget -= 1
+            self._try(index, tryno)
+        if budget and self.rate is None and not self._retries and self._room():
+            budget = self._fresh(budget)
+        self._carry_on()
+
+    def _carry_on(self) -> None:
+        """After a callback: hand over the answers, start more tries or finish."""
+        self._flush_answers()
+        if self._room() and (self._retries or not self._exhausted):
+            self._kick()
+        done = self._exhausted and not self._retries and not self._pending
+        if done and not self.finished.done():
+            self.finished.set_result(None)
+
+    def _room(self) -> bool:
+        return len(self._pending) < self.concurrency and not self._starved
+
+    def _fresh(self, budget: int) -> int:
+        """Start up to ``budget`` fresh tries from the probe order; return what is left.
+
+        The hot loop of a scan: a closed port is decided here without leaving it.
+        """
+        pending = self._pending
+        spare = self._spare
+        names = self._names
+        families = self._families
+        hosts = self.hosts
+        ports = self.ports
+        per_host = self._per_host
+        store = self._store
+        emit = self.emit
+        counts = self._counts
+        samples = self._samples
+        concurrency = self.concurrency
+        monotonic = time.monotonic
+        family = -1
+        sock: socket.socket | None = None
+        done = 0
+        try:
+            for index in itertools.islice(self.order, budget):
+                done += 1
+                host, k = divmod(index, per_host)
+                if families[host] != family:
+                    if sock is not None:
+                        spare[family] = sock
+                    family = families[host]
+                    sock = spare.pop(family, None)
+                if sock is None:
+                    try:
+                        sock = self._new_socket(family)
+                    except OSError as exc:
+                        if exc.errno in _EMFILE and pending:
+                            self._out_of_files(index, 0)
+                            break
+                        self._decide(index, 0, exc.errno or errno.EIO, None)
+                        continue
+                port = ports[k]
+                address = (names[host], port)
+                started = monotonic()
+                try:
+                    err = sock.connect_ex(address)
+                    if err == _EINPROGRESS:
+                        # the kernel may have had the answer while the call held the socket
+                        err = sock.connect_ex(address)
+                except OSError as exc:
+                    err = exc.errno or errno.EIO
+                if err == _ECONNREFUSED:
+                    # closed; the socket is unconnected again and takes the next try
+                    seen = counts.get(host)
+                    if seen is None:
+                        counts[host] = 1
+                        samples[host] = [monotonic() - started]
+                    else:
+                        counts[host] = seen + 1
+                    result = PortResult(hosts[host], "tcp", port, _CLOSED, _REFUSED)
+                    store(index, result)
+                    emit(result)
+                else:
+                    used, sock = sock, None
+                    self._settle(used, index, 0, err, started)
+                    if len(pending) >= concurrency:
+                        break
+            else:
+                if done < budget:
+                    self._exhausted = True
+        finally:
+            if sock is not None:
+                spare[family] = sock  # for the next burst (or for close())
+        return budget - done
+
+    def _try(self, index: int, tryno: int) -> None:
+        """Start one try (a retry, or any try under a rate limit)."""
+        host, k = divmod(index, self._per_host)
+        family = self._families[host]
+        sock = self._spare.pop(family, None)
+        if sock is None:
+            try:
+                sock = self._new_socket(family)
             except OSError as exc:
-                if exc.errno in (errno.EMFILE, errno.ENFILE) and inflight:
-                    # out of descriptors: wait for some to free, and keep fewer in flight
-                    self._jobs.appendleft((job, addr, port, family, timeout))
-                    self.concurrency = max(16, len(inflight))
-                    return
-                out.append((job, exc.errno or errno.EIO, 0.0))
+                if exc.errno in _EMFILE and self._pending:
+                    self._out_of_files(index, tryno)
+                else:
+                    self._decide(index, tryno, exc.errno or errno.EIO, None)
+                return
+        address = (self._names[host], self.ports[k])
+        started = time.monotonic()
+        try:
+            err = sock.connect_ex(address)
+            if err == _EINPROGRESS:
+                err = sock.connect_ex(address)
+        except OSError as exc:
+            err = exc.errno or errno.EIO
+        self._settle(sock, index, tryno, err, started)
+
+    def _settle(
+        self, sock: socket.socket, index: int, tryno: int, err: int, started: float
+    ) -> None:
+        """What follows a connect() call that returned ``err``."""
+        if err in (_EALREADY, _EINPROGRESS):
+            self._watch(sock, index, tryno, started)
+            return
+        if err == _ECONNREFUSED:
+            family = self._families[index // self._per_host]
+            if family in self._spare:
+                sock.close()
+            else:
+                self._spare[family] = sock
+        else:
+            if err == 0:
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RST)
+            sock.close()
+        self._decide(index, tryno, err, time.monotonic() - started)
+
+    def _out_of_files(self, index: int, tryno: int) -> None:
+        """Out of descriptors: put the try back, and keep fewer connects in progress."""
+        self._retries.appendleft((index, tryno))
+        self.concurrency = max(16, len(self._pending))
+        self._starved = True
+
+    def _watch(self, sock: socket.socket, index: int, tryno: int, started: float) -> None:
+        """Put a connect still in progress on the slow path."""
+        ep = self._epoll
+        if ep is None:
+            ep = self._epoll = select.epoll()
+            self.loop.add_reader(ep.fileno(), self._safely, self._on_events)
+        fd = sock.fileno()
+        try:
+            ep.register(fd, select.EPOLLOUT)
+        except OSError as exc:  # out of memory or of epoll watches
+            sock.close()
+            self._decide(index, tryno, exc.errno or errno.EIO, None)
+            return
+        self._serial += 1
+        self._pending[fd] = (sock, index, tryno, started, self._serial)
+        ht = self._host(index // self._per_host)
+        timeout = ht.probe_timeout if tryno == 0 else max(1.0, ht.probe_timeout * 2)
+        deadline = started + timeout
+        heapq.heappush(self._deadlines, (deadline, self._serial, fd))
+        if self._timer is None or deadline < self._timer_at:
+            self._arm(deadline)
+
+    # -- the slow path ---------------------------------------------------------------------
+
+    def _arm(self, deadline: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = deadline
+        delay = max(0.0, deadline - time.monotonic())
+        self._timer = self.loop.call_later(delay, self._safely, self._on_timer)
+
+    def _on_events(self) -> None:
+        ep = self._epoll
+        if ep is None or self._closed:
+            return
+        pending = self._pending
+        for fd, _events in ep.poll(0, 1024):
+            entry = pending.pop(fd, None)
+            if entry is None:
                 continue
-            started = time.monotonic()
+            sock, index, tryno, started, _serial = entry
+            took = time.monotonic() - started
             try:
-                sock.setblocking(False)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RST)
-                if self._source is not None:
-                    sock.bind((self._source, 0))
-                err = sock.connect_ex((addr, port))
+                err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
             except OSError as exc:
                 err = exc.errno or errno.EIO
-            if err in (errno.EINPROGRESS, errno.EALREADY):
-                fd = sock.fileno()
-                self._epoll.register(fd, select.EPOLLOUT)
-                inflight[fd] = (sock, job, started)
-                heapq.heappush(deadlines, (started + timeout, fd, job))
-            else:
-                sock.close()
-                out.append((job, err, time.monotonic() - started))
+            if err == 0:
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RST)
+            sock.close()  # also leaves the epoll
+            self._decide(index, tryno, err, took)
+        self._starved = False
+        self._carry_on()
 
-    def _main(self) -> None:
-        inflight: dict[int, tuple[socket.socket, int, float]] = {}
-        deadlines: list[tuple[float, int, int]] = []
-        wake_fd = self._wake_r.fileno()
-        try:
-            while self._running:
-                out: list[tuple[int, int | None, float]] = []
-                self._start(inflight, deadlines, out)
-                now = time.monotonic()
-                wait = deadlines[0][0] - now if deadlines else 1.0
-                if out:
-                    wait = 0.0
-                for fd, _event in self._epoll.poll(max(0.0, min(wait, 1.0)), 1024):
-                    if fd == wake_fd:
-                        with contextlib.suppress(BlockingIOError, OSError):
-                            self._wake_r.recv(4096)
-                        continue
-                    entry = inflight.pop(fd, None)
-                    if entry is None:
-                        continue
-                    sock, job, started = entry
-                    self._epoll.unregister(fd)
-                    err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-                    sock.close()
-                    out.append((job, err, time.monotonic() - started))
-                now = time.monotonic()
-                while deadlines and deadlines[0][0] <= now:
-                    _, fd, job = heapq.heappop(deadlines)
-                    entry = inflight.get(fd)
-                    if entry is None or entry[1] != job:
-                        continue  # answered already (the fd may have been reused)
-                    del inflight[fd]
-                    self._epoll.unregister(fd)
-                    entry[0].close()
-                    out.append((job, None, now - entry[2]))
-                if out:
-                    self._loop.call_soon_threadsafe(self._deliver, out)
-        except RuntimeError:
-            pass  # the loop closed under us: the scan is gone
-        finally:
-            for sock, _job, _started in inflight.values():
-                sock.close()
+    def _on_timer(self) -> None:
+        self._timer = None
+        if self._closed:
+            return
+        now = time.monotonic()
+        deadlines = self._deadlines
+        pending = self._pending
+        while deadlines and deadlines[0][0] <= now:
+            _, serial, fd = heapq.heappop(deadlines)
+            entry = pending.get(fd)
+            if entry is None or entry[4] != serial:
+                continue  # answered already (the fd may have been reused)
+            del pending[fd]
+            sock, index, tryno, started, _serial = entry
+            sock.close()  # also leaves the epoll
+            self._decide(index, tryno, None, now - started)
+        # drop answered entries at the top, so the timer follows a live deadline
+        while deadlines and self._stale(deadlines[0]):
+            heapq.heappop(deadlines)
+        if deadlines:
+            self._arm(deadlines[0][0])
+        self._starved = False
+        self._carry_on()
+
+    def _stale(self, item: tuple[float, int, int]) -> bool:
+        entry = self._pending.get(item[2])
+        return entry is None or entry[4] != item[1]
+
+    # -- results ---------------------------------------------------------------------------
+
+    def _decide(self, index: int, tryno: int, err: int | None, took: float | None) -> None:
+        """One try's outcome (``took``: an RTT sample, if any): a result, or a retry."""
+        host, k = divmod(index, self._per_host)
+        if is_final(err):
+            if tryno == 0:
+                self._counts[host] = self._counts.get(host, 0) + 1
+                if took is not None:
+                    self._samples.setdefault(host, []).append(took)
+            else:
+                self._host(host).on_answer(self.loop.time(), tryno=tryno)
+        else:
+            ht = self._host(host)
+            if ht.may_retransmit(tryno) and not ht.timed_out(self.loop.time()):
+                self._retries.append((index, tryno + 1))
+                return
+        state, kind = classify_connect(err)
+        reason = _REFUSED if kind is ReasonKind.CONN_REFUSED else Reason(kind)
+        result = PortResult(self.hosts[host], "tcp", self.ports[k], state, reason)
+        self._store(index, result)
+        self.emit(result)
+
+    def _flush_answers(self) -> None:
+        """Give the host timings the answers to original tries collected so far."""
+        if self._counts:
+            samples = self._samples
+            for host, count in self._counts.items():
+                self._host(host).on_answers(count, samples.get(host, []))
+            self._counts = {}
+            self._samples = {}
+
+    # -- teardown --------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop: cancel the callbacks and close every socket (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._burst is not None:
+            self._burst.cancel()
+            self._burst = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for sock, *_ in self._pending.values():
+            sock.close()
+        self._pending.clear()
+        for sock in self._spare.values():
+            sock.close()
+        self._spare.clear()
+        if self._epoll is not None:
+            with contextlib.suppress(ValueError, RuntimeError):
+                self.loop.remove_reader(self._epoll.fileno())
             self._epoll.close()
+            self._epoll = None
 
 
 async def run_connect_scan(
@@ -190,94 +512,27 @@ async def run_connect_scan(
 ) -> list[PortResult]:
     """Connect-scan ``hosts x ports`` in the given probe order; return every result.
 
-    The connects run on a :class:`ConnectPump`; timing, retries and results stay here. A
-    timed-out try is retried while the host's retry allowance lasts (with at least 1 s, so
-    the kernel can resend a lost SYN once). ``rate`` (``--max-rate``) paces the attempts,
-    retries included.
+    See :class:`ConnectScan`. A timed-out try is retried while the host's retry allowance
+    lasts (with at least 1 s, so the kernel can resend a lost SYN once). ``rate``
+    (``--max-rate``) paces the attempts, retries included.
     """
     loop = asyncio.get_running_loop()
     limit = raise_nofile_limit()
     concurrency = max(1, min(concurrency, limit - 64))
-    group = GroupTiming(timing)
-    host_timing: dict[int, HostTiming] = {}
-    results: list[PortResult] = []
-    per_host = len(ports)
-    jobs: dict[int, tuple[int, int]] = {}  # job -> (probe index, try)
-    retries: collections.deque[tuple[int, int]] = collections.deque()
-    next_job = 0
-    exhausted = False
-    finished = asyncio.Event()
-    paced: asyncio.TimerHandle | None = None
-
-    def host_of(index: int) -> HostTiming:
-        host = index // per_host
-        ht = host_timing.get(host)
-        if ht is None:
-            ht = host_timing[host] = group.new_host(loop.time())
-        return ht
-
-    def feed() -> None:
-        nonlocal next_job, exhausted, paced
-        paced = None
-        submitted = False
-        while len(jobs) < 2 * concurrency:
-            if rate is not None:
-                now = loop.time()
-                if not rate.may_send(now):
-                    wake = rate.next_time(now)
-                    paced = loop.call_at(wake if wake is not None else now + 0.001, feed)
-                    break
-            if retries:
-                index, tryno = retries.popleft()
-            elif not exhausted:
-                fresh = next(order, None)
-                if fresh is None:
-                    exhausted = True
-                    continue
-                index, tryno = fresh, 0
-            else:
-                break
-            if rate is not None:
-                rate.on_send(loop.time())
-            ht = host_of(index)
-            timeout = ht.probe_timeout if tryno == 0 else max(1.0, ht.probe_timeout * 2)
-            host, k = divmod(index, per_host)
-            jobs[next_job] = (index, tryno)
-            pump.submit(next_job, hosts[host], ports[k], timeout)
-            next_job += 1
-            submitted = True
-        if submitted:
-            pump.kick()
-        if exhausted and not jobs and not retries:
-            finished.set()
-
-    def deliver(batch: list[tuple[int, int | None, float]]) -> None:
-        now = loop.time()
-        for job, err, took in batch:
-            found = jobs.pop(job, None)
-            if found is None:
-                continue
-            index, tryno = found
-            ht = host_of(index)
-            if is_final(err):
-                ht.on_answer(now, tryno=tryno, rtt_sample=took if tryno == 0 else None)
-            elif ht.may_retransmit(tryno) and not ht.timed_out(now):
-                retries.append((index, tryno + 1))
-                continue
-            host, k = divmod(index, per_host)
-            state, kind = classify_connect(err)
-            result = PortResult(hosts[host], "tcp", ports[k], state, Reason(kind))
-            results.append(result)
-            emit(result)
-        if paced is None:
-            feed()
-
-    pump = ConnectPump(loop, deliver, concurrency, source)
+    scan = ConnectScan(
+        loop,
+        hosts,
+        ports,
+        order,
+        timing=timing,
+        concurrency=concurrency,
+        emit=emit,
+        source=source,
+        rate=rate,
+    )
     try:
-        feed()
-        await finished.wait()
+        scan.start()
+        await scan.finished
     finally:
-        if paced is not None:
-            paced.cancel()
-        await asyncio.to_thread(pump.close)
-    return results
+        scan.close()
+    return scan.results

@@ -1,0 +1,341 @@
+"""The connect scan's IO on loopback: the fast path (answers decided within the connect call,
+one socket reused for every refused port), the slow path (epoll, timeouts, retries), order of
+the results, rate limiting, errors and clean-up.
+
+A port is made silent with a listener whose accept queue is full: the kernel drops further
+SYNs, so a connect to it stays in progress until it times out, and completes once the queue
+has room again and the kernel resends the SYN (after 1 s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import gc
+import ipaddress
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator
+
+import attrs
+import pytest
+
+from pyscan._core.rate import RateLimiter
+from pyscan._core.timing import TimingParams, TimingTemplate
+from pyscan._io import connect as connect_mod
+from pyscan._io.connect import ConnectScan, run_connect_scan
+from pyscan._models import IPAddress, PortResult, PortState, ReasonKind
+from pyscan._specs.permutation import Permutation
+
+LOCAL = ipaddress.ip_address("127.0.0.1")
+T4 = TimingTemplate.get(4).params()
+
+
+def _timing(**changes: object) -> TimingParams:
+    return attrs.evolve(T4, **changes)  # type: ignore[arg-type]
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def _free_ports(count: int) -> list[int]:
+    """Ports nothing listens on (bound once to find them, then released)."""
+    socks = []
+    for _ in range(count):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+@pytest.fixture
+def listener() -> Iterator[int]:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(64)
+    yield s.getsockname()[1]
+    s.close()
+
+
+class Silent:
+    """A listener with a full accept queue: SYNs to it get no answer."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(0)
+        self.port: int = self.sock.getsockname()[1]
+        self.queued = [socket.create_connection(("127.0.0.1", self.port))]
+
+    def make_room(self) -> None:
+        """Accept the queued connection: the next (re)sent SYN is answered."""
+        conn, _ = self.sock.accept()
+        self.queued.append(conn)
+
+    def close(self) -> None:
+        for s in [*self.queued, self.sock]:
+            s.close()
+
+
+@pytest.fixture
+def silent() -> Iterator[Silent]:
+    s = Silent()
+    yield s
+    s.close()
+
+
+def _states(results: list[PortResult]) -> dict[int, tuple[PortState, ReasonKind]]:
+    return {r.port: (r.state, r.reason.kind) for r in results}
+
+
+async def _scan(
+    ports: list[int],
+    *,
+    hosts: list[IPAddress] | None = None,
+    timing: TimingParams = T4,
+    concurrency: int = 64,
+    seed: int | None = 1,
+    rate: RateLimiter | None = None,
+    source: str | None = None,
+    emit: Callable[[PortResult], None] | None = None,
+) -> list[PortResult]:
+    hosts = hosts or [LOCAL]
+    emitted: list[PortResult] = []
+    results = await run_connect_scan(
+        hosts,
+        ports,
+        iter(Permutation(len(hosts) * len(ports), seed)),
+        timing=timing,
+        concurrency=concurrency,
+        emit=emit or emitted.append,
+        rate=rate,
+        source=source,
+    )
+    if emit is None:
+        assert sorted(map(id, emitted)) == sorted(map(id, results))
+    return results
+
+
+async def test_refused_ports_share_one_socket(
+    listener: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made = 0
+    new_socket = ConnectScan._new_socket
+
+    def counting(self: ConnectScan, family: int) -> socket.socket:
+        nonlocal made
+        made += 1
+        return new_socket(self, family)
+
+    monkeypatch.setattr(ConnectScan, "_new_socket", counting)
+    closed = _free_ports(200)
+    results = await _scan([listener, *closed])
+    states = _states(results)
+    assert states[listener] == (PortState.OPEN, ReasonKind.SYN_ACK)
+    assert all(states[p] == (PortState.CLOSED, ReasonKind.CONN_REFUSED) for p in closed)
+    assert len(results) == 201
+    # one socket for every refused port, one more after the open port consumed its own
+    assert made <= 2
+
+
+async def test_results_come_back_in_port_order(listener: int) -> None:
+    ports = sorted([listener, *_free_ports(50)])
+    hosts: list[IPAddress] = [LOCAL, ipaddress.ip_address("127.0.0.2")]
+    results = await _scan(ports, hosts=hosts, seed=7)
+    assert [(r.address, r.port) for r in results] == [(h, p) for h in hosts for p in ports]
+
+
+async def test_silent_port_is_retried_then_filtered(
+    silent: Silent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    watched: list[int] = []
+    watch = ConnectScan._watch
+
+    def counting(
+        self: ConnectScan, sock: socket.socket, index: int, tryno: int, started: float
+    ) -> None:
+        watched.append(tryno)
+        watch(self, sock, index, tryno, started)
+
+    monkeypatch.setattr(ConnectScan, "_watch", counting)
+    closed = _free_ports(3)
+    timing = _timing(initial_rtt_timeout=0.1, max_retries=1)
+    start = time.monotonic()
+    results = await _scan([silent.port, *closed], timing=timing)
+    states = _states(results)
+    assert states[silent.port] == (PortState.FILTERED, ReasonKind.NO_RESPONSE)
+    assert all(states[p] == (PortState.CLOSED, ReasonKind.CONN_REFUSED) for p in closed)
+    assert watched == [0, 1]  # the original try and one retry, both on the slow path
+    assert time.monotonic() - start >= 1.0  # a retry waits at least 1 s
+
+
+async def test_late_answer_on_the_slow_path(silent: Silent) -> None:
+    loop = asyncio.get_running_loop()
+    loop.call_later(0.2, silent.make_room)
+    results = await _scan(
+        [silent.port], timing=_timing(initial_rtt_timeout=5.0, max_rtt_timeout=5.0, max_retries=0)
+    )
+    assert _states(results) == {silent.port: (PortState.OPEN, ReasonKind.SYN_ACK)}
+
+
+async def test_concurrency_bounds_connects_in_progress(monkeypatch: pytest.MonkeyPatch) -> None:
+    silents = [Silent() for _ in range(5)]
+    most = 0
+    watch = ConnectScan._watch
+
+    def tracking(
+        self: ConnectScan, sock: socket.socket, index: int, tryno: int, started: float
+    ) -> None:
+        nonlocal most
+        watch(self, sock, index, tryno, started)
+        most = max(most, len(self._pending))
+
+    monkeypatch.setattr(ConnectScan, "_watch", tracking)
+    try:
+        timing = _timing(initial_rtt_timeout=0.1, max_retries=0)
+        results = await _scan([s.port for s in silents], timing=timing, concurrency=2)
+    finally:
+        for s in silents:
+            s.close()
+    assert {r.state for r in results} == {PortState.FILTERED}
+    assert len(results) == 5
+    assert most == 2
+
+
+async def test_out_of_descriptors_waits_and_lowers_concurrency(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    silents = [Silent() for _ in range(3)]
+    calls = 0
+    new_socket = ConnectScan._new_socket
+
+    def failing(self: ConnectScan, family: int) -> socket.socket:
+        nonlocal calls
+        calls += 1
+        if calls == 3:  # two connects in progress: wait for them rather than give up
+            raise OSError(errno.EMFILE, os.strerror(errno.EMFILE))
+        return new_socket(self, family)
+
+    monkeypatch.setattr(ConnectScan, "_new_socket", failing)
+    scans: list[ConnectScan] = []
+    init = ConnectScan.__init__
+
+    def keep(self: ConnectScan, *args: object, **kwargs: object) -> None:
+        init(self, *args, **kwargs)  # type: ignore[arg-type]
+        scans.append(self)
+
+    monkeypatch.setattr(ConnectScan, "__init__", keep)
+    try:
+        timing = _timing(initial_rtt_timeout=0.1, max_retries=0)
+        results = await _scan([s.port for s in silents], timing=timing, concurrency=100)
+    finally:
+        for s in silents:
+            s.close()
+    assert _states(results) == {
+        s.port: (PortState.FILTERED, ReasonKind.NO_RESPONSE) for s in silents
+    }
+    assert scans[0].concurrency == 16
+
+
+async def test_max_rate_paces_every_try() -> None:
+    ports = _free_ports(30)
+    start = time.monotonic()
+    results = await _scan(ports, rate=RateLimiter(max_rate=200.0, burst=1))
+    assert time.monotonic() - start >= 29 / 200 * 0.9
+    assert _states(results) == dict.fromkeys(ports, (PortState.CLOSED, ReasonKind.CONN_REFUSED))
+
+
+async def test_ipv6_loopback(listener: int) -> None:
+    try:
+        with socket.socket(socket.AF_INET6) as s6:
+            s6.bind(("::1", 0))
+            s6.listen(8)
+            port6 = s6.getsockname()[1]
+            closed = [p for p in _free_ports(20) if p != port6]
+            results = await _scan([port6, *closed], hosts=[ipaddress.ip_address("::1")])
+    except OSError as exc:
+        pytest.skip(f"no IPv6 loopback: {exc}")
+    states = _states(results)
+    assert states[port6] == (PortState.OPEN, ReasonKind.SYN_ACK)
+    assert all(states[p][0] is PortState.CLOSED for p in closed)
+
+
+async def test_an_emit_that_raises_ends_the_scan_and_closes_everything(
+    silent: Silent,
+) -> None:
+    gc.collect()
+    fds_before = _open_fds()
+    seen = 0
+
+    def emit(_result: PortResult) -> None:
+        nonlocal seen
+        seen += 1
+        if seen == 5:
+            raise RuntimeError("consumer failed")
+
+    ports = [silent.port, *_free_ports(50)]
+    with pytest.raises(RuntimeError, match="consumer failed"):
+        await _scan(ports, emit=emit, timing=_timing(initial_rtt_timeout=5.0, max_rtt_timeout=5.0))
+    gc.collect()
+    assert _open_fds() == fds_before
+
+
+async def test_cancelling_closes_every_socket(silent: Silent) -> None:
+    gc.collect()
+    fds_before = _open_fds()
+    task = asyncio.ensure_future(
+        _scan(
+            [silent.port, *_free_ports(10)],
+            timing=_timing(initial_rtt_timeout=5.0, max_rtt_timeout=5.0),
+        )
+    )
+    await asyncio.sleep(0.2)
+    assert not task.done()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    gc.collect()
+    assert _open_fds() == fds_before
+
+
+async def test_the_loop_gets_a_turn_between_bursts() -> None:
+    ticks = 0
+    stop = False
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while not stop:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    task = asyncio.ensure_future(ticker())
+    ports = list(range(40000, 40000 + 4 * connect_mod.BURST))
+    try:
+        results = await _scan(ports)
+    finally:
+        stop = True
+        await task
+    assert len(results) == len(ports)
+    assert ticks >= 4
+
+
+def test_source_address_is_kept_by_the_reused_socket() -> None:
+    with socket.socket() as srv:
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(8)
+        srv.settimeout(5)
+        port = srv.getsockname()[1]
+        closed = _free_ports(20)
+        # sequential order: the open port is tried last, on the socket the refusals reused
+        results = asyncio.run(_scan([*closed, port], seed=None, source="127.0.0.2"))
+        conn, peer = srv.accept()
+        conn.close()
+    assert peer[0] == "127.0.0.2"
+    states = _states(results)
+    assert states[port] == (PortState.OPEN, ReasonKind.SYN_ACK)
+    assert all(states[p] == (PortState.CLOSED, ReasonKind.CONN_REFUSED) for p in closed)
