@@ -460,8 +460,9 @@ async def _execute(
                 run.add_host(r)
             up = [r.address for r in found if r.status is HostStatus.UP]
         else:
+            user_set = Reason(ReasonKind.USER_SET)  # a value: one for every host
             for h in hosts:
-                run.add_host(HostResult(h, HostStatus.UP, Reason(ReasonKind.USER_SET)))
+                run.add_host(HostResult(h, HostStatus.UP, user_set))
             up = list(hosts)
         emit = emit_port or (lambda _r: None)
         detector: _Detector | None = None
@@ -492,10 +493,16 @@ async def _execute(
 
 
 def _merge(run: _Run, results: Iterable[PortResult]) -> None:
-    by_host: dict[IPAddress, list[PortResult]] = {}
+    # Grouped by the identity of the address object (a scanner gives every result of a
+    # host the same one): hashing an ipaddress object is Python code, run per result.
+    # Equal addresses held by different objects are merged one after the other.
+    by_host: dict[int, tuple[IPAddress, list[PortResult]]] = {}
     for p in results:
-        by_host.setdefault(p.address, []).append(p)
-    for addr, plist in by_host.items():
+        entry = by_host.get(id(p.address))
+        if entry is None:
+            entry = by_host[id(p.address)] = (p.address, [])
+        entry[1].append(p)
+    for addr, plist in by_host.values():
         run.add_host(merge_ports(run.hosts[addr], plist))
 
 

@@ -297,9 +297,14 @@ class GroupTiming:
     probes_sent: int = attrs.field(init=False, default=0)
     answers: int = attrs.field(init=False, default=0)
     drops: int = attrs.field(init=False, default=0)
+    _host_params: CongestionParams = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         p = self.params
+        # one (frozen) parameter set shared by every host's window
+        self._host_params = CongestionParams.bounded(
+            p.min_parallelism, p.max_parallelism, reset_on_drop=True
+        )
         self.rtt = RttEstimator(p.initial_rtt_timeout, p.min_rtt_timeout, p.max_rtt_timeout)
         self.cwnd = CongestionWindow(
             CongestionParams.bounded(p.min_parallelism, p.max_parallelism, reset_on_drop=False)
@@ -340,9 +345,7 @@ class GroupTiming:
             group=self,
             started=now,
             rtt=RttEstimator(p.initial_rtt_timeout, p.min_rtt_timeout, p.max_rtt_timeout),
-            cwnd=CongestionWindow(
-                CongestionParams.bounded(p.min_parallelism, p.max_parallelism, reset_on_drop=True)
-            ),
+            cwnd=CongestionWindow(self._host_params),
             scan_delay=ScanDelay(
                 minimum=p.scan_delay,
                 maximum=p.max_scan_delay(self.udp),
