@@ -214,11 +214,14 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
         ready = self._ready
         per_host = self.per_host
         hosts = self._hosts
-        # The common case written out: the default retry rule, no host timeout.
-        plain = (
-            type(self).may_retry is ProbeScanner.may_retry
-            and self._group.params.host_timeout is None
-        )
+        # The common case written out: the default retry rule, the host not timed out.
+        plain = type(self).may_retry is ProbeScanner.may_retry
+        host_timeout = self._group.params.host_timeout
+        # ... and, with no probe bench, silence after the last try decides at once: those
+        # decisions are made together at the end (decided_many) where the scanner allows.
+        final = plain and type(self).may_bench is ProbeScanner.may_bench
+        deferred: list[tuple[int, Outcome]] | None = [] if self.defer_decisions else None
+        decided = self._decided
         max_retries = self._group.params.max_retries
         while ticks and ticks[0] * _TICK <= now:
             wave = self._waves.pop(heapq.heappop(ticks))
@@ -230,18 +233,30 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
                 host = index // per_host
                 ht = hosts.get(host)
                 # HostTiming.may_retransmit, inlined
-                if (
-                    plain
-                    and ht is not None
-                    and tryno + 1 <= min(max_retries, max(1, ht.max_successful_tryno + 1))
-                ):
-                    inflight.discard(index)
-                    host_out[host] -= 1
-                    if host in parked:
-                        self._unblocked.add(host)
-                    ready.append(index)
+                if ht is None or (host_timeout is not None and now >= ht.started + host_timeout):
+                    self._expire_one(index, tryno, now)
                     continue
-                self._expire_one(index, tryno, now)
+                retry = plain and tryno + 1 <= min(max_retries, max(1, ht.max_successful_tryno + 1))
+                if not retry and not final:
+                    self._expire_one(index, tryno, now)
+                    continue
+                inflight.discard(index)
+                host_out[host] -= 1
+                if host in parked:
+                    self._unblocked.add(host)
+                if retry:
+                    ready.append(index)
+                else:
+                    decided[index >> 3] |= 1 << (index & 7)
+                    self.n_decided += 1
+                    del times_of[index]
+                    outcome = self.timeout_outcome(index)
+                    if deferred is None:
+                        self.decided(index, outcome, now)
+                    else:
+                        deferred.append((index, outcome))
+        if deferred:
+            self.decided_many(deferred, now)
 
     def _expire_one(self, index: int, tryno: int, now: float) -> None:
         """Try ``tryno`` of in-flight probe ``index`` timed out: retry, bench or decide."""
@@ -336,9 +351,10 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
         ready = self._ready
         order = self._order
         ticks = self._wave_ticks
-        host_timeouts = group.params.host_timeout is not None
-        # per host, for this call: (timing, window limit, the wave its tries time out in)
-        cache: dict[int, tuple[HostTiming, int, list[int]]] = {}
+        host_timeout = group.params.host_timeout
+        # per host, for this call: (timing, window limit, the wave its tries time out in,
+        # whether its host timeout has passed)
+        cache: dict[int, tuple[HostTiming, int, list[int], bool]] = {}
         unanswered_timeout: float | None = None  # the same for every host without a sample
         # Within one call the clock stands still, so the rate buckets do not refill: how
         # many sends the max_rate ceiling allows and how many min_rate forces are known.
@@ -393,9 +409,10 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
                 if wave is None:
                     wave = waves[tick] = []
                     heapq.heappush(ticks, tick)
-                cached = cache[host] = (ht, int(window) if window >= 1 else 1, wave)
-            ht, hlimit, wave = cached
-            if host_timeouts and ht.timed_out(now):
+                gone = host_timeout is not None and now >= ht.started + host_timeout
+                cached = cache[host] = (ht, int(window) if window >= 1 else 1, wave, gone)
+            ht, hlimit, wave, gone = cached
+            if gone:  # the host timeout (HostTiming.timed_out) has passed
                 self._decide(index, self.timeout_outcome(index), now)
                 continue
             ho = host_out.get(host, 0)

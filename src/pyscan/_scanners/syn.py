@@ -27,6 +27,7 @@ _RST = int(TCPFlags.RST)
 _TCP_ANSWER = struct.Struct("!HHIIxB")  # ports, seq, ack, (offset), flags
 _OPEN = PortState.OPEN
 _CLOSED = PortState.CLOSED
+_SILENT = (PortState.FILTERED, Reason(ReasonKind.NO_RESPONSE))  # a value, shared
 
 
 class SynScanner(PortScanner):
@@ -234,4 +235,4 @@ class SynScanner(PortScanner):
         return None
 
     def timeout_outcome(self, index: int) -> PortOutcome:
-        return PortState.FILTERED, Reason(ReasonKind.NO_RESPONSE)
+        return _SILENT
