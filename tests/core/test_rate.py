@@ -328,3 +328,25 @@ def test_scan_delay_stays_within_bounds(lo: float, extra: float, events: list[st
         else:
             d.note_answer(ev == "drop")
         assert lo <= d.current <= lo + extra
+
+
+def test_losses_from_before_a_boost_do_not_boost_again() -> None:
+    # A burst loses many probes at t < 1; the delay is boosted at t = 1 after five drops.
+    d = ScanDelay(maximum=1.0, boost_min_drops=5, boost_drop_ratio=0.1)
+    for i in range(5):
+        d.note_answer(True, first_sent=0.5, now=1.0 + i * 0.001)
+    assert d.current == pytest.approx(0.005)
+    assert d.boosted_at == pytest.approx(1.004)
+    # Their retransmissions keep being answered while the delay paces them: the loss was
+    # already answered by the boost, so the delay stays.
+    for i in range(50):
+        assert not d.note_answer(True, first_sent=0.9, now=2.0 + i)
+    assert d.current == pytest.approx(0.005)
+    # New losses (probes first sent after the boost) still boost it: the sixth makes
+    # more than 10 % of the 56 answers since the boost.
+    boosted = [d.note_answer(True, first_sent=60.0, now=61.0 + i) for i in range(6)]
+    assert boosted == [False] * 5 + [True]
+    assert d.current == pytest.approx(0.01)
+    # Without times, every drop counts (the rule needs them).
+    d3 = ScanDelay(maximum=1.0, boost_min_drops=5, boost_drop_ratio=0.1)
+    assert [d3.note_answer(True) for _ in range(5)][-1]

@@ -235,6 +235,10 @@ class ScanDelay:
     Boosting happens in :meth:`note_answer` once at least ``boost_min_drops`` answers to
     retransmissions make up more than ``boost_drop_ratio`` of the answers since the last
     change; these thresholds are pyscan's own (nmap documents the behaviour, not numbers).
+    A drop of a probe first sent before the last boost belongs to the losses that boost
+    answered and counts as a plain answer (given the times, see :meth:`note_answer`):
+    otherwise retransmissions of probes lost in one burst, answered one by one while the
+    delay paces them, would boost it again and again to ``maximum`` long after the loss.
     """
 
     minimum: float = 0.0
@@ -243,6 +247,8 @@ class ScanDelay:
     boost_min_drops: int = 5
     boost_drop_ratio: float = 0.1
     current: float = attrs.field(init=False, default=0.0)
+    #: When the delay was last raised (None: never, or the caller gave no time).
+    boosted_at: float | None = attrs.field(init=False, default=None)
     last_send: float | None = attrs.field(init=False, default=None)
     _answers: int = attrs.field(init=False, default=0, repr=False)
     _drops: int = attrs.field(init=False, default=0, repr=False)
@@ -273,12 +279,14 @@ class ScanDelay:
         if self.last_send is None or now > self.last_send:
             self.last_send = now
 
-    def boost(self) -> float:
+    def boost(self, now: float | None = None) -> float:
         """Raise the delay one step (zero -> ``first_boost``, else double), capped at
-        ``maximum``; returns the new delay."""
+        ``maximum``, at time ``now``; returns the new delay."""
         step = self.first_boost if self.current <= 0 else self.current * 2
         self.current = min(self.maximum, max(self.minimum, step))
         self._answers = self._drops = 0
+        if now is not None:
+            self.boosted_at = now
         return self.current
 
     def note_answers(self, count: int) -> None:
@@ -286,17 +294,23 @@ class ScanDelay:
         share of drops among answers does, and these lower it)."""
         self._answers += count
 
-    def note_answer(self, retransmitted: bool) -> bool:
+    def note_answer(
+        self, retransmitted: bool, *, first_sent: float | None = None, now: float | None = None
+    ) -> bool:
         """Count an answer (``retransmitted``: it answered a retransmission, so the original
-        was lost) and boost the delay if drops have become frequent; returns whether it did."""
+        was lost; ``first_sent``: when that original went out) and boost the delay if drops
+        have become frequent; returns whether it did. ``now`` dates a boost."""
         self._answers += 1
-        if retransmitted:
+        old_loss = (
+            first_sent is not None and self.boosted_at is not None and first_sent < self.boosted_at
+        )
+        if retransmitted and not old_loss:
             self._drops += 1
         if (
             self._drops >= self.boost_min_drops
             and self._drops > self.boost_drop_ratio * self._answers
             and self.current < self.maximum
         ):
-            self.boost()
+            self.boost(now)
             return True
         return False

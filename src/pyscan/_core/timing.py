@@ -494,5 +494,5 @@ class HostTiming:
             scale = group.scale
             self.cwnd.on_answer(scale)
             group.cwnd.on_answer(scale)
-        self.scan_delay.note_answer(dropped)
+        self.scan_delay.note_answer(dropped, first_sent=first_sent, now=now)
         return dropped

@@ -133,7 +133,7 @@ class UdpScanner(PortScanner):
             if host in self._icmp_hosts:
                 delay = self.host_timing(host, now).scan_delay
                 while delay.current < delay.maximum:
-                    delay.boost()
+                    delay.boost(now)
         return taken
 
     def icmp_state(self, kind: ReasonKind) -> PortState:
