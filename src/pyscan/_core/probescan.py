@@ -120,6 +120,8 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
         self._wake: float | None = None
         self.packets_sent = 0
         self.packets_matched = 0
+        #: Packets the kernel dropped from our receive sockets while this scan ran.
+        self.local_drops = 0
         #: The time of the packet being matched (for latency in ``match``).
         self.now = 0.0
 
@@ -485,6 +487,17 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
             or bool(self._bench)
             or bool(self._parked)
             or not self._fresh_exhausted
+        )
+
+    def on_local_drops(self, count: int, now: float) -> bool:
+        """The kernel dropped ``count`` packets queued for our receive sockets (the buffer
+        was full: answers were read too slowly, and some of them were this scan's). Send
+        slower: the group window reacts as to a drop, once per episode (drops reported
+        within one probe timeout of the last reaction are part of it). Returns whether the
+        window was reduced."""
+        self.local_drops += count
+        return self._group.cwnd.on_drop(
+            now, len(self._inflight), first_sent=now - self._group.probe_timeout
         )
 
     # -- receiving -----------------------------------------------------------------------

@@ -55,6 +55,9 @@ _READ_BURST = 1024  # packets read per readable callback before yielding
 _SO_ATTACH_FILTER = 26  # Linux
 _SO_DETACH_FILTER = 27
 _SOCK_FPROG = struct.Struct("=H6xQ")  # struct sock_fprog { u16 len; sock_filter *filter; }
+_SO_MEMINFO = 55  # Linux: u32[SK_MEMINFO_VARS] socket memory counters
+_MEMINFO = struct.Struct("=9I")
+_SK_MEMINFO_DROPS = 8
 _POOL_BATCHES = 4  # slot batches per address family: at most this many queued for the thread
 _ETH_P_IPV6 = 0x86DD
 _PACKET_OUTGOING = 4
@@ -81,6 +84,9 @@ class RawEngine:
         self._loop_sent = 0
         self.packets_received = 0
         self.send_errors = 0
+        #: Packets the kernel dropped from the receive sockets (buffers full).
+        self.kernel_drops = 0
+        self._drops_seen: dict[int, int] = {}
 
     # -- lifetime ------------------------------------------------------------------------
 
@@ -110,6 +116,7 @@ class RawEngine:
                 self.loop.remove_reader(sock.fileno())
             sock.close()
         self._recv.clear()
+        self._drops_seen.clear()
         for s in (self._send4, self._send6):
             if s is not None:
                 s.close()
@@ -216,6 +223,7 @@ class RawEngine:
             owner = self.demux.owner_raw(data)
             if owner is not None and owner.receive_bytes(data, now):
                 woken.add(owner)
+        self._check_drops(sock, now)
         self._wake_owners(woken)
 
     def _readable_batched(self, sock: socket.socket, now: float) -> None:
@@ -239,7 +247,23 @@ class RawEngine:
             if len(datas) < self._rx.capacity:
                 break
         self.packets_received += got
+        self._check_drops(sock, now)
         self._wake_owners(woken)
+
+    def _check_drops(self, sock: socket.socket, now: float) -> None:
+        """Tell the running scans when the kernel dropped packets queued on ``sock`` (its
+        receive buffer overflowed: ``SO_MEMINFO``'s drop counter rose)."""
+        try:
+            info = sock.getsockopt(socket.SOL_SOCKET, _SO_MEMINFO, _MEMINFO.size)
+        except OSError:
+            return
+        drops = _MEMINFO.unpack(info)[_SK_MEMINFO_DROPS]
+        seen = self._drops_seen.get(sock.fileno(), 0)
+        if drops > seen:
+            self._drops_seen[sock.fileno()] = drops
+            self.kernel_drops += drops - seen
+            for scanner in self._wakes:
+                scanner.on_local_drops(drops - seen, now)
 
     def _wake_owners(self, woken: set[ProbeScanner[Any]]) -> None:
         for owner in woken:
