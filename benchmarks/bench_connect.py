@@ -26,25 +26,12 @@ from _common import (
     run_jobs,
     write_json,
 )
+from bench_syn_one_host import OPEN, TARGET, label, one_host_lab  # benchmark 2's lab
 
-from pyscan.testing.netlab import Behaviour, HostConfig, Lab, LabConfig, PortRule
+from pyscan.testing.netlab import Lab
 
-TARGET = "198.18.0.10"
-OPEN = (22, 80, 443, 8080, 31337, 65535)
 NMAP = "nmap -sT -T4"
 DEFAULT_PYSCAN: list[dict[str, object]] = [{"timing": 4}]
-
-
-def one_host_lab() -> LabConfig:
-    """One target with a few open ports, everything else closed."""
-    rules = tuple(PortRule("tcp", p, Behaviour.OPEN) for p in OPEN)
-    return LabConfig(hosts=(HostConfig("target", TARGET, ports=rules),))
-
-
-def label(kind: str, options: dict[str, object]) -> str:
-    """A short column label for a set of pyscan options."""
-    parts = [f"T{v}" if k == "timing" else f"{k}={v}" for k, v in options.items()]
-    return " ".join([f"pyscan {kind}", *parts])
 
 
 def main() -> int:

@@ -151,13 +151,7 @@ class CongestionWindow:
         ``scale`` is the response-rate scale (``sent / answered``, clamped to
         ``[1, max_scale]`` here).
         """
-        p = self.params
-        s = min(p.max_scale, max(1.0, scale)) if math.isfinite(scale) else p.max_scale
-        if self.cwnd < self.ssthresh:
-            self.cwnd += p.slow_start_increment * s
-        else:
-            self.cwnd += p.avoidance_increment * s / self.cwnd
-        self.cwnd = min(p.max_cwnd, max(p.min_cwnd, self.cwnd))
+        self.on_answers(1, scale)
 
     def on_answers(self, count: int, scale: float = 1.0) -> None:
         """:meth:`on_answer` ``count`` times with one ``scale``."""
@@ -167,11 +161,10 @@ class CongestionWindow:
         lo, hi = p.min_cwnd, p.max_cwnd
         slow, avoid = p.slow_start_increment * s, p.avoidance_increment * s
         for _ in range(count):
+            cwnd = min(hi, max(lo, cwnd + slow if cwnd < ssthresh else cwnd + avoid / cwnd))
             if cwnd >= hi:
                 break
-            cwnd = cwnd + slow if cwnd < ssthresh else cwnd + avoid / cwnd
-            cwnd = min(hi, max(lo, cwnd))
-        self.cwnd = min(hi, max(lo, cwnd))
+        self.cwnd = cwnd
 
     def on_drop(self, now: float, in_flight: int, first_sent: float | None = None) -> bool:
         """React to a detected loss; return whether the window was reduced.

@@ -224,7 +224,6 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
         final = plain and type(self).may_bench is ProbeScanner.may_bench
         deferred: list[tuple[int, Outcome]] | None = [] if self.defer_decisions else None
         decided = self._decided
-        max_retries = self._group.params.max_retries
         while ticks and ticks[0] * _TICK <= now:
             wave = self._waves.pop(heapq.heappop(ticks))
             for i in range(0, len(wave), 2):
@@ -234,11 +233,10 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
                     continue  # answered, or a later try is in flight
                 host = index // per_host
                 ht = hosts.get(host)
-                # HostTiming.may_retransmit, inlined
                 if ht is None or (host_timeout is not None and now >= ht.started + host_timeout):
                     self._expire_one(index, tryno, now)
                     continue
-                retry = plain and tryno + 1 <= min(max_retries, max(1, ht.max_successful_tryno + 1))
+                retry = plain and ht.may_retransmit(tryno)
                 if not retry and not final:
                     self._expire_one(index, tryno, now)
                     continue
@@ -357,7 +355,6 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
         # per host, for this call: (timing, window limit, the wave its tries time out in,
         # whether its host timeout has passed)
         cache: dict[int, tuple[HostTiming, int, list[int], bool]] = {}
-        unanswered_timeout: float | None = None  # the same for every host without a sample
         # Within one call the clock stands still, so the rate buckets do not refill: how
         # many sends the max_rate ceiling allows and how many min_rate forces are known.
         if rate is not None:
@@ -396,23 +393,14 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
                 ht = hosts.get(host)
                 if ht is None:
                     ht = hosts[host] = group.new_host(now)
-                # ht.cwnd.limit and self._probe_timeout(ht), written out
-                window = ht.cwnd.cwnd
-                rtt = ht.rtt
-                if rtt.samples and rtt.srtt is not None and rtt.rttvar is not None:
-                    timeout = rtt.srtt + max(rtt.granularity, 4 * rtt.rttvar)
-                    timeout = min(rtt.max_timeout, max(rtt.min_timeout, timeout))
-                else:
-                    if unanswered_timeout is None:
-                        unanswered_timeout = self._probe_timeout(ht)
-                    timeout = unanswered_timeout
+                timeout = self._probe_timeout(ht)
                 tick = math.ceil((now + timeout) / _TICK)
                 wave = waves.get(tick)
                 if wave is None:
                     wave = waves[tick] = []
                     heapq.heappush(ticks, tick)
                 gone = host_timeout is not None and now >= ht.started + host_timeout
-                cached = cache[host] = (ht, int(window) if window >= 1 else 1, wave, gone)
+                cached = cache[host] = (ht, ht.cwnd.limit, wave, gone)
             ht, hlimit, wave, gone = cached
             if gone:  # the host timeout (HostTiming.timed_out) has passed
                 self._decide(index, self.timeout_outcome(index), now)
@@ -533,39 +521,14 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
 
     def accept(self, index: int, tryno: int | None, outcome: Outcome, now: float) -> bool:
         """Take an answer matched to probe ``index`` (try ``tryno`` if known)."""
-        if not 0 <= index < self.total or self.is_decided(index):
-            return False
-        self.packets_matched += 1
-        host = index // self.per_host
-        ht = self.host_timing(host, now)
-        times = self._times.get(index)
-        sample: float | None = None
-        first_sent: float | None = None
-        if times:
-            first_sent = times[0]
-            # Karn's rule: a sample only when the answer says which try it answers (or
-            # there was only one).
-            if tryno is not None and tryno < len(times):
-                sample = max(0.0, now - times[tryno])
-            elif tryno is None and len(times) == 1:
-                sample = max(0.0, now - times[0])
-        ht.on_answer(
-            now,
-            tryno=tryno or 0,
-            rtt_sample=sample,
-            host_outstanding=self._host_out.get(host, 0),
-            group_outstanding=len(self._inflight),
-            first_sent=first_sent,
-        )
-        self._decide(index, outcome, now)
-        return True
+        return self.accept_many([(index, tryno, outcome)], now) > 0
 
     def accept_many(self, answers: list[tuple[int, int | None, Outcome]], now: float) -> int:
         """Take a burst of matched answers (all received at ``now``); return how many
-        decided a probe. The same as :meth:`accept` on each in turn, except that the timing
-        of each host takes its answers to original tries together, once at the end of the
-        burst (:meth:`~pyscan._core.timing.HostTiming.on_answers`): answers to
-        retransmissions (drops) are taken at once, in order."""
+        decided a probe. Each host's timing takes its answers to original tries together,
+        once at the end of the burst (:meth:`~pyscan._core.timing.HostTiming.on_answers`,
+        equal to taking them one by one); answers to retransmissions (drops) are taken at
+        once, in order."""
         total = self.total
         decided = self._decided
         times_of = self._times
@@ -591,6 +554,8 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
             times = times_of.pop(index, None)
             sample: float | None = None
             if times:
+                # Karn's rule: a sample only when the answer says which try it answers (or
+                # there was only one).
                 if tryno is not None and tryno < len(times):
                     sample = now - times[tryno]
                 elif tryno is None and len(times) == 1:

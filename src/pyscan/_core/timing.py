@@ -99,15 +99,7 @@ class RttEstimator:
 
     def update(self, sample: float) -> None:
         """Feed one unambiguous round-trip sample in seconds (see Karn's rule above)."""
-        if not math.isfinite(sample) or sample < 0:
-            raise ValueError(f"RTT sample must be a finite number of seconds >= 0, got {sample!r}")
-        if self.srtt is None or self.rttvar is None:
-            self.srtt = sample
-            self.rttvar = sample / 2
-        else:
-            self.rttvar = (1 - _BETA) * self.rttvar + _BETA * abs(self.srtt - sample)
-            self.srtt = (1 - _ALPHA) * self.srtt + _ALPHA * sample
-        self.samples += 1
+        self.update_many([sample])
 
     def update_many(self, samples: list[float]) -> None:
         """Feed several samples in order (the same as calling :meth:`update` on each)."""
@@ -449,13 +441,7 @@ class HostTiming:
         self.answers += count
         if samples:
             self.rtt.update_many(samples)
-        cwnd = self.cwnd
-        p = cwnd.params
-        if count == 1 and cwnd.cwnd < cwnd.ssthresh and 1.0 <= scale <= p.max_scale:
-            # the common case of a burst spread over many hosts, written out
-            cwnd.cwnd = min(p.max_cwnd, max(p.min_cwnd, cwnd.cwnd + p.slow_start_increment * scale))
-        else:
-            cwnd.on_answers(count, scale)
+        self.cwnd.on_answers(count, scale)
         self.scan_delay.note_answers(count)
 
     def on_answer(

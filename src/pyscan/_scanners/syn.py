@@ -148,7 +148,8 @@ class SynScanner(PortScanner):
         hit = False
         for data in datas:
             if len(data) < 40 or data[0] != 0x45 or data[9] != 6:
-                if self.receive_bytes(data, now):
+                # IP options, ICMP, IPv6: parsed and matched the general way
+                if super().receive_bytes(data, now):
                     hit = True
                 continue
             sport, dport, _seq, ack, flags = unpack(data, 20)
@@ -182,25 +183,8 @@ class SynScanner(PortScanner):
         return self.hosts[host], self._templates[host].build(self._dst_int[host], dport, sport, seq)
 
     def receive_bytes(self, data: bytes, now: float) -> bool:
-        """Fast path for the common answers (IPv4 SYN-ACK or RST): no objects are built."""
-        if len(data) >= 40 and data[0] >> 4 == 4 and data[9] == 6:
-            ihl = (data[0] & 15) * 4
-            if len(data) < ihl + 14:
-                return False
-            sport, dport, _seq, ack, flags = _TCP_ANSWER.unpack_from(data, ihl)
-            src = data[12:16]
-            found = self.locate(src, sport, dport)
-            if found is None or (ack - 1) & 0xFFFFFFFF != self.cookie(src, sport, dport):
-                return False
-            if flags & _RST:
-                outcome = self._outcome(data[8])
-            elif flags & _SYN_ACK == _SYN_ACK:
-                outcome = self._outcome(256 | data[8])
-            else:
-                return False
-            self.now = now
-            return self.accept(found[0], found[1], outcome, now)
-        return super().receive_bytes(data, now)
+        """One datagram: the burst path of :meth:`receive_many`."""
+        return self.receive_many([data], now)
 
     def match(self, pkt: Packet) -> tuple[int, int | None, PortOutcome] | None:
         tcp = pkt.tcp
@@ -214,9 +198,9 @@ class SynScanner(PortScanner):
             flags = int(tcp.flags)
             ttl = pkt_ttl(pkt)
             if flags & _RST:
-                return index, tryno, (PortState.CLOSED, Reason(ReasonKind.RESET, ttl))
+                return index, tryno, self._outcome(ttl)
             if flags & _SYN_ACK == _SYN_ACK:
-                return index, tryno, (PortState.OPEN, Reason(ReasonKind.SYN_ACK, ttl))
+                return index, tryno, self._outcome(256 | ttl)
             return None
         icmp = pkt.icmp if pkt.icmp is not None else pkt.icmpv6
         if isinstance(icmp, ICMPError) and icmp.quoted is not None and icmp.quoted.protocol == 6:
