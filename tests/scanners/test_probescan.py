@@ -219,6 +219,45 @@ def test_host_timeout_gives_up_on_the_rest_of_a_host() -> None:
     assert all(p.time < 1.0 for p in net.probes)
 
 
+def test_silent_hosts_keep_no_timing_objects() -> None:
+    # Hosts that never answer stay "pristine": the group's defaults and a few bytes of
+    # arrays each, however many probes went to them. Answering hosts get full timing.
+    truth = {target(i): FakeHost.silent() for i in range(6)}
+    truth[target(6)] = FakeHost(tcp={1: OPEN}, tcp_default=CLOSED)
+    net = FakeNetwork(truth, delay=0.01)
+    run = scan("syn", net, list(truth), list(range(1, 11)), max_retries=2, host_timeout=60.0)
+    sc = run.scanner
+    assert sc.done and len(run.results) == 70
+    assert set(sc._hosts) == {6}
+    # Silent ports got their retries (one retransmission while the host has not answered)
+    assert len([p for p in net.probes if p.dst == target(0)]) == 20
+    assert sc._host_out.tolist() == [0] * 7
+
+
+def test_a_host_first_answering_late_keeps_its_host_timeout_from_its_first_probe() -> None:
+    # The host timeout runs from the host's first probe, also when its full timing state
+    # is made later, at its first answer.
+    truth = {target(0): FakeHost(tcp_default=CLOSED)}
+    net = FakeNetwork(truth, delay=0.01)
+    run = port_run("syn", net, [target(0)], list(range(1, 21)), scan_delay=0.3, host_timeout=1.0)
+    sc = run.scanner
+    sc.poll(5.0, 1)
+    assert sc.host_timing(0, 5.5).started == 5.0
+    assert sc.host_timing(0, 5.5).scan_delay.last_send == 5.0
+
+
+def test_scan_delay_of_a_pristine_host_carries_into_its_timing() -> None:
+    truth = {target(0): FakeHost.silent()}
+    net = FakeNetwork(truth, delay=0.01)
+    run = port_run("syn", net, [target(0)], list(range(1, 5)), scan_delay=0.5)
+    sc = run.scanner
+    assert len(sc.poll(1.0, 10)) == 1  # the delay holds the others back
+    assert sc.poll(1.2, 10) == []
+    assert sc.next_deadline() == pytest.approx(1.5)
+    assert len(sc.poll(1.5, 10)) == 1
+    assert sc._hosts == {}
+
+
 # -- property: the results are the truth, or a fully lost probe ---------------------------------
 
 

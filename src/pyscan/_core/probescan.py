@@ -25,6 +25,13 @@ materialised per probe except
   :meth:`may_bench` says so, as nmap's "probe bench"): they get another round once nothing
   else is left to send, by when the host's scan delay has grown.
 
+Per host, what every host needs is kept in flat arrays indexed by host (a few bytes each,
+so a /16 costs well under a megabyte): its probes in flight, and only where the options
+make them matter, when its scan started (``host_timeout``) and when it was last sent to
+(``scan_delay``). A host's full timing state (:class:`HostTiming`: RTT estimate, window,
+scan-delay boosts, retry allowance) exists only from its first answer: until then it is
+exactly the group's defaults, and silent hosts, the bulk of a large scan, never get one.
+
 ``poll(now, limit)`` expires timed-out probes (each either queued for retransmission,
 while the host's retry allowance lasts, or decided by :meth:`timeout_outcome`) and then
 hands out up to ``limit`` ``(index, tryno)`` pairs to send, as far as the rate limiter and
@@ -44,6 +51,7 @@ from __future__ import annotations
 import abc
 import heapq
 import math
+from array import array
 from collections import deque
 from collections.abc import Iterator
 from typing import Generic, Protocol, TypeVar
@@ -97,13 +105,24 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
         self.expected = self.total if expected is None else expected
         self._order = order
         self._group = GroupTiming(timing, udp=udp)
+        # Full timing state of the hosts that have answered (see the module docstring);
+        # the others are "pristine": the group's defaults, as this template has them.
         self._hosts: dict[int, HostTiming] = {}
+        self._pristine = self._group.new_host(0.0)
+        # When each host's scan started (-1: not yet), for the host timeout only.
+        self._started: array[float] | None = None
+        if timing.host_timeout is not None:
+            self._started = array("d", [-1.0]) * n_hosts
+        # When each pristine host was last sent to (-1: never), for a --scan-delay only.
+        self._last: array[float] | None = None
+        if self._pristine.scan_delay.current > 0:
+            self._last = array("d", [-1.0]) * n_hosts
         self._rate = rate
         self._decided = bytearray((self.total + 7) // 8)
         self.n_decided = 0
         self._times: dict[int, list[float]] = {}
         self._inflight: set[int] = set()
-        self._host_out: dict[int, int] = {}
+        self._host_out = array("I", bytes(4 * n_hosts))  # probes in flight, per host
         # Timeouts of in-flight tries, in waves: every try whose deadline falls in one
         # tick (_TICK seconds, deadlines rounded up) shares a flat list [index, tryno, ...]
         # under that tick; a heap orders the ticks. One heap operation per wave, not per
@@ -171,11 +190,34 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
         return len(self._inflight)
 
     def host_timing(self, host: int, now: float) -> HostTiming:
-        """The timing state of host ``host`` (created on first use)."""
+        """The full timing state of host ``host``, made from its pristine state (when its
+        scan started, when it was last sent to) on first use: its first answer."""
         ht = self._hosts.get(host)
         if ht is None:
-            ht = self._hosts[host] = self._group.new_host(now)
+            ht = self._hosts[host] = self._group.new_host(self._start_of(host, now))
+            if self._last is not None and self._last[host] >= 0.0:
+                ht.scan_delay.last_send = self._last[host]
         return ht
+
+    def _start_of(self, host: int, now: float) -> float:
+        """When host ``host``'s scan started: its first send, or ``now`` if not yet (and
+        then from ``now``, as far as the host timeout is concerned)."""
+        started = self._started
+        if started is None:
+            return now
+        if started[host] < 0.0:
+            started[host] = now
+        return started[host]
+
+    def _timed_out(self, host: int, now: float) -> bool:
+        """Whether host ``host``'s host timeout has passed at ``now``."""
+        limit = self._group.params.host_timeout
+        return limit is not None and now >= self._start_of(host, now) + limit
+
+    def _view(self, host: int) -> HostTiming:
+        """Host ``host``'s timing for reading: its own once it has answered, else the
+        pristine template (the group's defaults; never to be changed through this)."""
+        return self._hosts.get(host) or self._pristine
 
     def last_sent(self, index: int) -> float | None:
         """When the latest try of in-flight probe ``index`` was sent (None if not in flight)."""
@@ -216,6 +258,8 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
         ready = self._ready
         per_host = self.per_host
         hosts = self._hosts
+        pristine = self._pristine
+        started = self._started
         # The common case written out: the default retry rule, the host not timed out.
         plain = type(self).may_retry is ProbeScanner.may_retry
         host_timeout = self._group.params.host_timeout
@@ -232,8 +276,12 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
                 if index not in inflight or len(times_of[index]) - 1 != tryno:
                     continue  # answered, or a later try is in flight
                 host = index // per_host
-                ht = hosts.get(host)
-                if ht is None or (host_timeout is not None and now >= ht.started + host_timeout):
+                ht = hosts.get(host) or pristine
+                if (
+                    started is not None
+                    and host_timeout is not None
+                    and now >= started[host] + host_timeout
+                ):
                     self._expire_one(index, tryno, now)
                     continue
                 retry = plain and ht.may_retransmit(tryno)
@@ -265,26 +313,27 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
         self._host_out[host] -= 1
         if host in self._parked:
             self._unblocked.add(host)
-        ht = self.host_timing(host, now)
-        if self.may_retry(index, tryno, ht) and not ht.timed_out(now):
+        gone = self._timed_out(host, now)
+        if not gone and self.may_retry(index, tryno, self._view(host)):
             self._ready.append(index)
-        elif not ht.timed_out(now) and self.may_bench(index, self._bench_rounds.get(index, 0)):
+        elif not gone and self.may_bench(index, self._bench_rounds.get(index, 0)):
             self._bench_rounds[index] = self._bench_rounds.get(index, 0) + 1
             self._bench.append(index)
         else:
             self._decide(index, self.timeout_outcome(index), now)
 
-    def _probe_timeout(self, ht: HostTiming) -> float:
-        """The host's timeout; until the host has answered once, never shorter than the
-        initial RTT timeout: the group's estimate comes from other hosts, and a host farther
-        away than they are would otherwise have every probe expire before its answers come
-        (they would arrive for probes already decided)."""
-        timeout = ht.probe_timeout
-        if not ht.rtt.samples:
-            timeout = max(
-                timeout, self._group.params.initial_rtt_timeout, self.unanswered_timeout_floor
-            )
-        return timeout
+    def _probe_timeout(self, ht: HostTiming | None) -> float:
+        """The timeout of a host (``None``: a pristine one); until the host has answered
+        once, never shorter than the initial RTT timeout: the group's estimate comes from
+        other hosts, and a host farther away than they are would otherwise have every probe
+        expire before its answers come (they would arrive for probes already decided)."""
+        if ht is not None and ht.rtt.samples:
+            return ht.probe_timeout
+        return max(
+            self._group.probe_timeout,
+            self._group.params.initial_rtt_timeout,
+            self.unanswered_timeout_floor,
+        )
 
     def may_retry(self, index: int, tryno: int, ht: HostTiming) -> bool:
         """Whether probe ``index`` whose try ``tryno`` timed out gets another try (the host's
@@ -345,16 +394,22 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
         times = self._times
         host_out = self._host_out
         hosts = self._hosts
-        waves = self._waves
         per_host = self.per_host
         decided = self._decided
         ready = self._ready
         order = self._order
-        ticks = self._wave_ticks
         host_timeout = group.params.host_timeout
-        # per host, for this call: (timing, window limit, the wave its tries time out in,
-        # whether its host timeout has passed)
-        cache: dict[int, tuple[HostTiming, int, list[int], bool]] = {}
+        started = self._started
+        lasts = self._last
+        # Pristine hosts (no answer yet) share the group's defaults: one timeout, one
+        # window limit and the --scan-delay as it was set.
+        pristine = self._pristine
+        pristine_limit = pristine.cwnd.limit
+        pristine_delay = pristine.scan_delay.current
+        pristine_wave: list[int] | None = None
+        # per host, for this call: (its timing if it has answered, window limit, the wave
+        # its tries time out in, whether its host timeout has passed)
+        cache: dict[int, tuple[HostTiming | None, int, list[int], bool]] = {}
         # Within one call the clock stands still, so the rate buckets do not refill: how
         # many sends the max_rate ceiling allows and how many min_rate forces are known.
         if rate is not None:
@@ -391,28 +446,35 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
             cached = cache.get(host)
             if cached is None:
                 ht = hosts.get(host)
-                if ht is None:
-                    ht = hosts[host] = group.new_host(now)
-                timeout = self._probe_timeout(ht)
-                tick = math.ceil((now + timeout) / _TICK)
-                wave = waves.get(tick)
-                if wave is None:
-                    wave = waves[tick] = []
-                    heapq.heappush(ticks, tick)
-                gone = host_timeout is not None and now >= ht.started + host_timeout
-                cached = cache[host] = (ht, ht.cwnd.limit, wave, gone)
+                if ht is None or not ht.rtt.samples:
+                    if pristine_wave is None:
+                        pristine_wave = self._wave(now + self._probe_timeout(None))
+                    wave = pristine_wave
+                else:
+                    wave = self._wave(now + ht.probe_timeout)
+                gone = False
+                if started is not None and host_timeout is not None:
+                    if started[host] < 0.0:
+                        started[host] = now
+                    gone = now >= started[host] + host_timeout
+                hlimit = pristine_limit if ht is None else ht.cwnd.limit
+                cached = cache[host] = (ht, hlimit, wave, gone)
             ht, hlimit, wave, gone = cached
             if gone:  # the host timeout (HostTiming.timed_out) has passed
                 self._decide(index, self.timeout_outcome(index), now)
                 continue
-            ho = host_out.get(host, 0)
-            sd = ht.scan_delay
-            last = sd.last_send
-            if (last is not None and now < last + sd.current) or not (forced or ho < hlimit):
+            ho = host_out[host]
+            if ht is None:
+                delay = pristine_delay
+                last = lasts[host] if lasts is not None and lasts[host] >= 0.0 else None
+            else:
+                delay = ht.scan_delay.current
+                last = ht.scan_delay.last_send
+            if (last is not None and now < last + delay) or not (forced or ho < hlimit):
                 queue = self._parked.get(host)
                 if queue is None:
                     queue = self._parked[host] = deque()
-                    gate = ht.next_send_time(now)
+                    gate = now if last is None else max(now, last + delay)
                     if gate > now:
                         heapq.heappush(self._gates, (gate, host))
                     elif not ho:
@@ -430,8 +492,10 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
             wave.append(index)
             wave.append(tryno)
             if last is None or now > last:
-                sd.last_send = now
-            ht.probes_sent += 1
+                if ht is not None:
+                    ht.scan_delay.last_send = now
+                elif lasts is not None:
+                    lasts[host] = now
             out.append((index, tryno))
         sent = len(out)
         group.probes_sent += sent
@@ -444,6 +508,15 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
             self._wake = self._gates[0][0]
         self.packets_sent += sent
         return out
+
+    def _wave(self, deadline: float) -> list[int]:
+        """The wave of timeouts that a try whose deadline is ``deadline`` joins."""
+        tick = math.ceil(deadline / _TICK)
+        wave = self._waves.get(tick)
+        if wave is None:
+            wave = self._waves[tick] = []
+            heapq.heappush(self._wave_ticks, tick)
+        return wave
 
     def build_batch(self, items: list[tuple[int, int]], out: BatchOut) -> None:
         """Build the probes ``items`` (from :meth:`poll`) into ``out`` (a transmit batch
@@ -568,7 +641,7 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
                     now,
                     tryno=tryno,
                     rtt_sample=sample,
-                    host_outstanding=host_out.get(host, 0),
+                    host_outstanding=host_out[host],
                     group_outstanding=len(inflight),
                     first_sent=times[0] if times else None,
                 )
