@@ -20,6 +20,7 @@ from typing import Any, Literal, TypeAlias
 import attrs
 
 from pyscan._core.demux import FlowKey
+from pyscan._core.hosts import HostTable
 from pyscan._core.probescan import ProbeScanner
 from pyscan._core.rate import RateLimiter
 from pyscan._handle import Emit, ScanHandle, ScanProgress
@@ -99,7 +100,7 @@ def _port_list(ports: PortsArg, protocols: Sequence[str]) -> PortList:
 
 async def _resolve_targets(
     targets: TargetsArg, resolver: Resolver, exclude: str | Iterable[str] | None, ipv6: bool
-) -> tuple[list[IPAddress], dict[IPAddress, str]]:
+) -> tuple[HostTable, dict[IPAddress, str]]:
     """The target addresses in scan order, and the names users gave for them."""
     if isinstance(targets, TargetSet):
         if exclude is not None:
@@ -130,7 +131,7 @@ async def _resolve_targets(
                     resolved[name] = answer
         target_set = spec.resolved(resolved)
         names = {addrs[0]: name for name, addrs in resolved.items() if addrs}
-    return list(target_set), names
+    return HostTable(target_set), names
 
 
 def parse_targets_exclude(spec: TargetSpec, exclude: str | Iterable[str]) -> TargetSpec:
@@ -209,6 +210,9 @@ class VersionOptions:
             raise OptionsError(f"version intensity must be an integer 0-9, got {value!r}")
 
 
+_USER_SET = Reason(ReasonKind.USER_SET)  # a value: one for every host taken as up
+
+
 @attrs.define
 class _Run:
     """Book-keeping of one scan run: options, results, statistics."""
@@ -221,6 +225,9 @@ class _Run:
     started: float = attrs.field(factory=time.time)
     hosts: dict[IPAddress, HostResult] = attrs.field(factory=dict)
     order: list[IPAddress] = attrs.field(factory=list)
+    #: Targets taken as up without discovery (-Pn): their HostResults are made when their
+    #: ports are merged or at the end (:meth:`settle_assumed`), not one per target upfront.
+    assumed: Sequence[IPAddress] | None = None
     packets_sent: int = 0
     packets_received: int = 0
     phase: str = "starting"
@@ -253,6 +260,28 @@ class _Run:
         if result.address not in self.hosts:
             self.order.append(result.address)
         self.hosts[result.address] = result
+
+    def host(self, address: IPAddress) -> HostResult:
+        """The result of host ``address`` so far (up, user-set, if assumed up and not yet
+        seen)."""
+        found = self.hosts.get(address)
+        if found is None:
+            found = HostResult(address, HostStatus.UP, _USER_SET)
+        return found
+
+    def settle_assumed(self) -> None:
+        """Give every target assumed up its HostResult, in target order (then any other
+        host added, in the order added)."""
+        if self.assumed is None:
+            return
+        hosts: dict[IPAddress, HostResult] = {}
+        for address in self.assumed:
+            if address not in hosts:
+                hosts[address] = self.host(address)
+        for address in self.order:
+            if address not in hosts:
+                hosts[address] = self.hosts[address]
+        self.hosts, self.order, self.assumed = hosts, list(hosts), None
 
     def report(self, args: str) -> ScanReport:
         hosts = tuple(self.hosts[a] for a in self.order)
@@ -290,7 +319,7 @@ async def _run_raw(
         keys += [(p, port) for p in protos for port in src_ports]  # type: ignore[misc]
         if icmp_id is not None:
             keys.append(("icmp", icmp_id))
-        versions = {h.version for h in scanner.hosts}  # type: ignore[attr-defined]
+        versions = set(scanner.hosts.versions)  # type: ignore[attr-defined]
         await engine.run(scanner, keys, versions)
         run.packets_sent += engine.packets_sent - sent0
         run.packets_received += engine.packets_received - recv0
@@ -306,7 +335,7 @@ def _src_block(opts: ResolvedOptions) -> int:
 
 
 async def _discover(
-    run: _Run, hosts: list[IPAddress], emit: Emit[HostResult], probes: Sequence[DiscoveryProbe]
+    run: _Run, hosts: Sequence[IPAddress], emit: Emit[HostResult], probes: Sequence[DiscoveryProbe]
 ) -> list[HostResult]:
     opts = run.opts
     if not hosts:
@@ -338,7 +367,7 @@ async def _discover(
 
 
 async def _discover_unprivileged(
-    run: _Run, hosts: list[IPAddress], emit: Emit[HostResult]
+    run: _Run, hosts: Sequence[IPAddress], emit: Emit[HostResult]
 ) -> list[HostResult]:
     """nmap's unprivileged ping: a connect to 80 and 443; an answer of any kind means up."""
     found: dict[IPAddress, HostResult] = {}
@@ -373,7 +402,7 @@ async def _discover_unprivileged(
 async def _port_scan(
     run: _Run,
     kind: ScanType,
-    hosts: list[IPAddress],
+    hosts: Sequence[IPAddress],
     ports: Sequence[int],
     emit: Emit[PortResult],
     *,
@@ -452,18 +481,17 @@ async def _execute(
             # A shard takes a share of the hosts, each discovered and scanned whole: host
             # discovery cannot decide a host from part of its probes.
             picked, _ = _order(len(hosts), run.opts)
-            hosts = [hosts[i] for i in sorted(picked)]
+            hosts = HostTable(hosts[i] for i in sorted(picked))
             shard_probes = False
         if discovery:
             found = await _discover(run, hosts, emit_host or (lambda _r: None), probes)
             for r in found:
                 run.add_host(r)
-            up = [r.address for r in found if r.status is HostStatus.UP]
+            up: Sequence[IPAddress] = HostTable(
+                r.address for r in found if r.status is HostStatus.UP
+            )
         else:
-            user_set = Reason(ReasonKind.USER_SET)  # a value: one for every host
-            for h in hosts:
-                run.add_host(HostResult(h, HostStatus.UP, user_set))
-            up = list(hosts)
+            run.assumed = up = hosts
         emit = emit_port or (lambda _r: None)
         detector: _Detector | None = None
         if run.version is not None:
@@ -486,6 +514,7 @@ async def _execute(
             _merge(run, results)
         if detector is not None:
             _merge(run, await detector.wait())
+        run.settle_assumed()
         await _attach_names(run, resolver, names)
     finally:
         await resolver.close()
@@ -503,7 +532,7 @@ def _merge(run: _Run, results: Iterable[PortResult]) -> None:
             entry = by_host[id(p.address)] = (p.address, [])
         entry[1].append(p)
     for addr, plist in by_host.values():
-        run.add_host(merge_ports(run.hosts[addr], plist))
+        run.add_host(merge_ports(run.host(addr), plist))
 
 
 def _wants_detection(r: PortResult) -> bool:

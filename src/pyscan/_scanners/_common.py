@@ -5,8 +5,10 @@ from __future__ import annotations
 import ipaddress
 import os
 import struct
+from array import array
 from collections.abc import Callable, Sequence
 
+from pyscan._core.hosts import HostTable
 from pyscan._core.probescan import ProbeScanner
 from pyscan._models import IPAddress, PortResult, PortState, Protocol, Reason, ReasonKind
 from pyscan._wire.icmp import ICMPError
@@ -90,16 +92,33 @@ class PortScanner(ProbeScanner[PortOutcome]):
         **kw: object,
     ) -> None:
         super().__init__(n_hosts=len(hosts), per_host=len(ports), **kw)  # type: ignore[arg-type]
-        self.hosts = list(hosts)
+        #: The targets, compactly (a few bytes a host: see :class:`HostTable`).
+        self.hosts = hosts if isinstance(hosts, HostTable) else HostTable(hosts)
         self.ports = list(ports)
-        self.packed = [h.packed for h in self.hosts]
-        self.host_index = {p: i for i, p in enumerate(self.packed)}
         self.port_index = {p: i for i, p in enumerate(self.ports)}
         self.src_ports = list(src_ports)
         self.src_index = {p: i for i, p in enumerate(self.src_ports)}
-        self.sources = [sources(h) for h in self.hosts]
+        # Each host's source address, as an index into the few distinct ones (the route
+        # to each target is looked up once; no address object is kept per host).
+        distinct: dict[IPAddress, int] = {}
+        of = array("H")
+        for h in range(len(self.hosts)):
+            src = sources(_transient(self.hosts, h))
+            of.append(distinct.setdefault(src, len(distinct)))
+        #: The distinct source addresses; :attr:`source_of` indexes them per host (None:
+        #: one source for every host).
+        self.source_list = list(distinct)
+        self.source_of: array[int] | None = of if len(distinct) > 1 else None
         self.emit = emit
         self.results: list[PortResult] = []
+
+    def source_index(self, host: int) -> int:
+        """Which of :attr:`source_list` host ``host``'s probes leave from."""
+        return 0 if self.source_of is None else self.source_of[host]
+
+    def source(self, host: int) -> IPAddress:
+        """The source address of host ``host``'s probes."""
+        return self.source_list[self.source_index(host)]
 
     def locate(
         self, dst: bytes, dst_port: int | None, src_port: int | None
@@ -108,7 +127,7 @@ class PortScanner(ProbeScanner[PortOutcome]):
         (tryno None when a single source port cannot tell the tries apart)."""
         if dst_port is None or src_port is None:
             return None
-        host = self.host_index.get(dst)
+        host = self.hosts.index_of(dst)
         k = self.port_index.get(dst_port)
         t = self.src_index.get(src_port)
         if host is None or k is None or t is None:
@@ -152,12 +171,14 @@ class PortScanner(ProbeScanner[PortOutcome]):
             emit(result)
 
 
+def _transient(hosts: HostTable, i: int) -> IPAddress:
+    """Address ``i`` of ``hosts`` without keeping an object for it in the table."""
+    if hosts.blob:
+        return ipaddress.IPv4Address(hosts.ints[i])
+    return hosts[i]
+
+
 def pkt_ttl(pkt: Packet) -> int:
     """The TTL (IPv4) or hop limit (IPv6) a packet arrived with."""
     ip = pkt.ip
     return ip.hop_limit if pkt.version == 6 else ip.ttl  # type: ignore[union-attr]
-
-
-def int_address(addr: IPAddress) -> int:
-    """An address as the integer the packet templates take."""
-    return int(ipaddress.ip_address(addr))

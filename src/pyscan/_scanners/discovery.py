@@ -20,6 +20,7 @@ from typing import Literal
 
 import attrs
 
+from pyscan._core.hosts import HostTable
 from pyscan._core.probescan import ProbeScanner
 from pyscan._models import HostResult, HostStatus, IPAddress, Reason, ReasonKind
 from pyscan._scanners._common import UNREACH6_REASONS, UNREACH_REASONS, Cookie, pkt_ttl
@@ -87,10 +88,10 @@ class DiscoveryScanner(ProbeScanner[HostOutcome]):
         if not probes:
             raise ValueError("host discovery needs at least one probe")
         super().__init__(n_hosts=len(hosts), per_host=len(probes), **kw)  # type: ignore[arg-type]
-        self.hosts = list(hosts)
+        self.hosts = hosts if isinstance(hosts, HostTable) else HostTable(hosts)
         self.probes = tuple(probes)
+        # (Discovery makes a HostResult per host anyway: objects per host are fine here.)
         self.sources = [sources(h) for h in self.hosts]
-        self.host_index = {h.packed: i for i, h in enumerate(self.hosts)}
         self.src_ports = list(src_ports)
         # With one source port (-g) an answer cannot say which try it answers.
         self.src_index: dict[int, int | None] = {
@@ -175,7 +176,7 @@ class DiscoveryScanner(ProbeScanner[HostOutcome]):
         if pkt.tcp is not None:
             return self._match_tcp(pkt)
         if pkt.udp is not None:
-            host = self.host_index.get(pkt.src)
+            host = self.hosts.index_of(pkt.src)
             k = self._slot("udp", pkt.udp.src_port)
             if pkt.udp.dst_port not in self.src_index:
                 return None
@@ -184,7 +185,7 @@ class DiscoveryScanner(ProbeScanner[HostOutcome]):
                 return None
             return self._up(host, k, tryno, ReasonKind.UDP_RESPONSE, pkt)
         if isinstance(icmp, ICMPEcho | ICMPTimestamp):
-            host = self.host_index.get(pkt.src)
+            host = self.hosts.index_of(pkt.src)
             if host is None or not icmp.is_reply or icmp.identifier != self.icmp_id:
                 return None
             k, tryno = icmp.sequence >> 8, icmp.sequence & 0xFF
@@ -202,7 +203,7 @@ class DiscoveryScanner(ProbeScanner[HostOutcome]):
     def _match_tcp(self, pkt: Packet) -> Found | None:
         tcp = pkt.tcp
         assert tcp is not None
-        host = self.host_index.get(pkt.src)
+        host = self.hosts.index_of(pkt.src)
         if host is None or tcp.dst_port not in self.src_index:
             return None
         tryno = self.src_index[tcp.dst_port]
@@ -227,7 +228,7 @@ class DiscoveryScanner(ProbeScanner[HostOutcome]):
     def _match_error(self, pkt: Packet, icmp: ICMPError) -> Found | None:
         q = icmp.quoted
         assert q is not None
-        host = self.host_index.get(q.dst)
+        host = self.hosts.index_of(q.dst)
         if host is None:
             return None
         k: int | None = None

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pyscan._core.probescan import BatchOut
 from pyscan._core.slots import SlotBuffer
 from pyscan._models import IPAddress, PortResult, PortState, Reason, ReasonKind
-from pyscan._scanners._common import Cookie, PortOutcome, PortScanner, int_address, pkt_ttl
+from pyscan._scanners._common import Cookie, PortOutcome, PortScanner, pkt_ttl
 from pyscan._wire.icmp import ICMPError
 from pyscan._wire.packet import Packet
 from pyscan._wire.tcp import TCPFlags
@@ -52,15 +52,13 @@ class SynScanner(PortScanner):
             hosts=hosts, ports=ports, sources=sources, src_ports=src_ports, emit=emit, **kw
         )
         self.cookie = cookie or Cookie()
-        self._dst_int = [int_address(h) for h in self.hosts]
-        templates: dict[IPAddress, TCPTemplate | TCPTemplate6] = {}
-        for src in set(self.sources):
-            templates[src] = (
-                TCPTemplate6(src, hop_limit=ttl) if src.version == 6 else TCPTemplate(src, ttl=ttl)
-            )
-        self._templates = [templates[s] for s in self.sources]
-        self._ipv4_only = all(src.version == 4 for src in templates)
-        self._layout = next(iter(templates.values())).packet if templates else b""
+        # One template per source address (see source_of), not per host.
+        self._templates = [
+            TCPTemplate6(src, hop_limit=ttl) if src.version == 6 else TCPTemplate(src, ttl=ttl)
+            for src in self.source_list
+        ]
+        self._ipv4_only = all(src.version == 4 for src in self.source_list)
+        self._layout = self._templates[0].packet if self._templates else b""
         self._consts = [
             t.span_constants if isinstance(t, TCPTemplate) else (0, 0, 0, 0, 0, 0)
             for t in self._templates
@@ -101,9 +99,11 @@ class SynScanner(PortScanner):
         ports = self.ports
         src_ports = self.src_ports
         n_src = len(src_ports)
-        packed = self.packed
-        dst_int = self._dst_int
+        blob = self.hosts.blob
+        dst_int = self.hosts.ints
+        source_of = self.source_of
         consts = self._consts
+        one = consts[0] if source_of is None else None
         cookie_pack = Cookie.PACK.pack
         key = self.cookie.key
         span = TCPTemplate.SPAN.pack_into
@@ -113,10 +113,10 @@ class SynScanner(PortScanner):
             host, k = divmod(index, per_host)
             dport = ports[k]
             sport = src_ports[tryno % n_src]
-            dst = packed[host]
+            dst = blob[4 * host : 4 * host + 4]
             seq = hash(cookie_pack(key, dst, dport, sport)) & 0xFFFFFFFF
             d = dst_int[host]
-            ip_sum, tcp_sum, src, ack, offflags, window = consts[host]
+            ip_sum, tcp_sum, src, ack, offflags, window = one or consts[source_of[host]]  # type: ignore[index]
             dd = (d >> 16) + (d & 0xFFFF)
             c = ip_sum + dd
             c = (c & 0xFFFF) + (c >> 16)
@@ -135,7 +135,7 @@ class SynScanner(PortScanner):
         """Match a burst: IPv4 answers without IP options are checked inline (ports,
         cookie, flags) and taken together (:meth:`accept_many`); anything else goes the
         general way."""
-        host_index = self.host_index
+        host_index = self.hosts.index_of
         port_index = self.port_index
         src_index = self.src_index
         multi = len(self.src_ports) > 1
@@ -154,7 +154,7 @@ class SynScanner(PortScanner):
                 continue
             sport, dport, _seq, ack, flags = unpack(data, 20)
             src = data[12:16]
-            h = host_index.get(src)
+            h = host_index(src)
             k = port_index.get(sport)
             t = src_index.get(dport)
             if h is None or k is None or t is None:
@@ -179,8 +179,9 @@ class SynScanner(PortScanner):
         host, k = divmod(index, self.per_host)
         dport = self.ports[k]
         sport = self.src_ports[tryno % len(self.src_ports)]
-        seq = self.cookie(self.packed[host], dport, sport)
-        return self.hosts[host], self._templates[host].build(self._dst_int[host], dport, sport, seq)
+        seq = self.cookie(self.hosts.packed(host), dport, sport)
+        template = self._templates[self.source_index(host)]
+        return self.hosts[host], template.build(self.hosts.ints[host], dport, sport, seq)
 
     def receive_bytes(self, data: bytes, now: float) -> bool:
         """One datagram: the burst path of :meth:`receive_many`."""

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 
 from pyscan._core.timing import HostTiming
 from pyscan._models import IPAddress, PortResult, PortState, Reason, ReasonKind
-from pyscan._scanners._common import PortOutcome, PortScanner, int_address, pkt_ttl
+from pyscan._scanners._common import PortOutcome, PortScanner, pkt_ttl
 from pyscan._scanners.payloads import udp_payload
 from pyscan._wire.icmp import ICMPError
 from pyscan._wire.packet import Packet
@@ -55,7 +55,6 @@ class UdpScanner(PortScanner):
             udp=True,
             **kw,
         )
-        self._dst_int = [int_address(h) for h in self.hosts]
         self._payload = payload
         self._templates: dict[tuple[IPAddress, bytes], UDPTemplate | UDPTemplate6] = {}
         self._ttl = ttl
@@ -78,8 +77,8 @@ class UdpScanner(PortScanner):
         host, k = divmod(index, self.per_host)
         dport = self.ports[k]
         sport = self.src_ports[tryno % len(self.src_ports)]
-        template = self._template(self.sources[host], self._payload(dport))
-        return self.hosts[host], template.build(self._dst_int[host], dport, sport)
+        template = self._template(self.source(host), self._payload(dport))
+        return self.hosts[host], template.build(self.hosts.ints[host], dport, sport)
 
     def match(self, pkt: Packet) -> tuple[int, int | None, PortOutcome] | None:
         udp = pkt.udp
