@@ -249,6 +249,16 @@ class _Run:
         self.phase, self.phase_total, self.counter, self.sent = phase, total, counter, sent
         self.phase_started = time.monotonic()
 
+    def leave(self) -> None:
+        """End the current phase: its figures stay as they ended (its packets are in
+        :attr:`packets_sent` by now), and the scanner that counted them is let go. Held
+        here, it would close a reference cycle (scanner -> the handle's emit -> the handle
+        -> this run -> the scanner) that keeps every result alive until the cyclic garbage
+        collector runs, rather than going with the report: ~0.2 s at exit for 65,535."""
+        done = self.counter() if self.counter is not None else 0
+        self.counter = lambda: done
+        self.sent = None
+
     def progress(self) -> ScanProgress:
         """The current phase's progress."""
         done = self.counter() if self.counter is not None else 0
@@ -361,6 +371,7 @@ async def _discover(
         )
         await _run_raw(run, scanner, "host discovery", scanner.icmp_id)
     finally:
+        run.leave()
         reservation.close()
     by_addr = {r.address: r for r in scanner.results}
     return [by_addr[h] for h in hosts if h in by_addr]
@@ -456,6 +467,7 @@ async def _port_scan(
         )
         await _run_raw(run, scanner, what)
     finally:
+        run.leave()
         reservation.close()
     return scanner.results
 
