@@ -179,3 +179,40 @@ def test_reprs_stay_short_for_big_reports() -> None:
     report = ScanReport(hosts=(host,), scan_types=("syn",))
     assert repr(report) == "<ScanReport syn: 1 hosts (1 up), 5000 port results, 0.00 s>"
     assert repr(host) == "<HostResult 198.18.0.10 up (echo-reply): 5000 closed>"
+
+
+@pytest.mark.parametrize("count", [50, 20000])
+def test_merge_ports_orders_by_protocol_and_port_and_later_results_win(count: int) -> None:
+    # Two ways in merge_ports (a dict sorted for a few ports, slots for many): the same
+    # answer, here against a plain reference.
+    import random  # noqa: PLC0415
+
+    rng = random.Random(count)
+    states = list(PortState)
+    host = HostResult(
+        ADDR,
+        HostStatus.UP,
+        Reason(ReasonKind.USER_SET),
+        ports=tuple(
+            PortResult(ADDR, "udp", n, PortState.OPEN, Reason(ReasonKind.UDP_RESPONSE))
+            for n in (53, 7)
+        ),
+    )
+    new = [
+        PortResult(
+            ADDR,
+            rng.choice(["tcp", "udp", "sctp"]),
+            rng.randrange(65536),
+            rng.choice(states),
+            Reason(ReasonKind.RESET),
+        )
+        for _ in range(count)
+    ]
+    rank = {"tcp": 0, "udp": 1, "sctp": 2}
+    reference: dict[tuple[int, int], PortResult] = {}
+    for r in [*host.ports, *new]:
+        reference[rank[r.protocol], r.port] = r
+    merged = merge_ports(host, new)
+    expected = [reference[k] for k in sorted(reference)]
+    assert len(merged.ports) == len(expected)
+    assert all(a is b for a, b in zip(merged.ports, expected, strict=True))
