@@ -227,7 +227,8 @@ def test_silent_hosts_keep_no_timing_objects() -> None:
     net = FakeNetwork(truth, delay=0.01)
     run = scan("syn", net, list(truth), list(range(1, 11)), max_retries=2, host_timeout=60.0)
     sc = run.scanner
-    assert sc.done and len(run.results) == 70
+    assert sc.done
+    assert len(run.results) == 70
     assert set(sc._hosts) == {6}
     # Silent ports got their retries (one retransmission while the host has not answered)
     assert len([p for p in net.probes if p.dst == target(0)]) == 20
