@@ -225,7 +225,12 @@ def test_daemons_listen_on_the_lab_address_and_truth_ports_only(daemons: DaemonS
     res = daemons.lab.run(["ss", "-H", "-l", "-n", "-t", "-u"], host=daemons.host, check=True)
     listening = set()
     for line in res.stdout.splitlines():
-        netid, _state, _recvq, _sendq, local, *_ = line.split()
+        netid, _state, _recvq, _sendq, local, peer, *_ = line.split()
+        if not peer.endswith(":*"):
+            # A UDP socket with a peer is a client, not a listener: glibc's getaddrinfo
+            # connects one to each candidate address to sort them (RFC 6724), and ss -l
+            # lists it while it lives. CI once caught a daemon's "*:37772 [::1]:22".
+            continue
         address, _, port = local.rpartition(":")
         assert address == SVC_ADDRESS, line
         listening.add((netid, int(port)))
