@@ -60,6 +60,30 @@ def test_scans_load_no_version_detection_or_dns_client(code: str) -> None:
     assert _loaded(code, SCAN_HEAVY) == []
 
 
+# The raw-packet machinery: a connect scan (always -Pn) sends no raw packet.
+RAW = (
+    "pyscan._core.demux",
+    "pyscan._core.probescan",
+    "pyscan._io.engine",
+    "pyscan._scanners.discovery",
+    "pyscan._scanners.syn",
+    "pyscan._scanners.udp",
+    "pyscan._wire",
+)
+
+
+def test_connect_scan_loads_no_raw_packet_machinery() -> None:
+    code = (
+        "import asyncio, pyscan\n"
+        "async def main():\n"
+        "    await pyscan.connect_scan('127.0.0.1', '1')\n"
+        "asyncio.run(main())"
+    )
+    assert _loaded(code, RAW) == []
+    # and the check itself sees them where a scan does use them
+    assert "pyscan._scanners.syn" in _loaded("import pyscan._scanners.syn", RAW)
+
+
 def test_every_public_name_is_importable_and_listed() -> None:
     for name in pyscan.__all__:
         assert name in dir(pyscan)

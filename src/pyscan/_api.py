@@ -15,18 +15,20 @@ import os
 import socket
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import attrs
 
-from pyscan._core.demux import FlowKey
+if TYPE_CHECKING:
+    from pyscan._core.demux import FlowKey
+    from pyscan._core.probescan import ProbeScanner
+    from pyscan._scanners.discovery import DiscoveryProbe
+
 from pyscan._core.hosts import HostTable
-from pyscan._core.probescan import ProbeScanner
 from pyscan._core.rate import RateLimiter
 from pyscan._handle import Emit, ScanHandle, ScanProgress
 from pyscan._io import netutil
 from pyscan._io.connect import raise_nofile_limit, run_connect_scan
-from pyscan._io.engine import RawEngine
 from pyscan._io.netutil import require_raw, reserve_source_ports, source_address_for
 from pyscan._io.resolver import Resolver
 from pyscan._models import (
@@ -43,9 +45,6 @@ from pyscan._models import (
     merge_ports,
 )
 from pyscan._options import ResolvedOptions, ScanOptions
-from pyscan._scanners.discovery import DEFAULT_PROBES, DiscoveryProbe, DiscoveryScanner
-from pyscan._scanners.syn import SynScanner
-from pyscan._scanners.udp import UdpScanner
 from pyscan._specs.permutation import Permutation
 from pyscan._specs.ports import PortList, parse_ports, resolve_ports
 from pyscan._specs.services import default_services
@@ -321,6 +320,8 @@ class _Run:
 async def _run_raw(
     run: _Run, scanner: ProbeScanner[Any], what: str, icmp_id: int | None = None
 ) -> None:
+    from pyscan._io.engine import RawEngine  # noqa: PLC0415
+
     async with RawEngine.acquire(what) as engine:
         sent0, recv0 = engine.packets_sent, engine.packets_received
         keys: list[FlowKey] = []
@@ -345,7 +346,10 @@ def _src_block(opts: ResolvedOptions) -> int:
 
 
 async def _discover(
-    run: _Run, hosts: Sequence[IPAddress], emit: Emit[HostResult], probes: Sequence[DiscoveryProbe]
+    run: _Run,
+    hosts: Sequence[IPAddress],
+    emit: Emit[HostResult],
+    probes: Sequence[DiscoveryProbe] | None,
 ) -> list[HostResult]:
     opts = run.opts
     if not hosts:
@@ -355,6 +359,10 @@ async def _discover(
     family = socket.AF_INET6 if hosts[0].version == 6 else socket.AF_INET
     reservation = reserve_source_ports(_src_block(opts), family=family, first=opts.source_port)
     try:
+        # imported here: a connect scan (-Pn) needs none of the raw-packet machinery
+        from pyscan._scanners.discovery import DEFAULT_PROBES, DiscoveryScanner  # noqa: PLC0415
+
+        probes = probes or DEFAULT_PROBES
         scanner = DiscoveryScanner(
             hosts=hosts,
             probes=probes,
@@ -445,6 +453,9 @@ async def _port_scan(
     family = socket.AF_INET6 if hosts[0].version == 6 else socket.AF_INET
     reservation = reserve_source_ports(_src_block(opts), family=family, first=opts.source_port)
     try:
+        from pyscan._scanners.syn import SynScanner  # noqa: PLC0415
+        from pyscan._scanners.udp import UdpScanner  # noqa: PLC0415
+
         cls = SynScanner if kind == "syn" else UdpScanner
         scanner = cls(
             hosts=hosts,
@@ -479,7 +490,7 @@ async def _execute(
     exclude: str | Iterable[str] | None,
     ipv6: bool,
     discovery: bool,
-    probes: Sequence[DiscoveryProbe],
+    probes: Sequence[DiscoveryProbe] | None,
     kinds: Sequence[ScanType],
     emit_host: Emit[HostResult] | None,
     emit_port: Emit[PortResult] | None,
@@ -669,7 +680,7 @@ def ping_scan(
             exclude=exclude,
             ipv6=ipv6,
             discovery=True,
-            probes=probes or DEFAULT_PROBES,
+            probes=probes,
             kinds=(),
             emit_host=emit,
             emit_port=None,
@@ -718,7 +729,7 @@ def _port_scan_handle(
             exclude=exclude,
             ipv6=ipv6,
             discovery=discovery,
-            probes=probes or DEFAULT_PROBES,
+            probes=probes,
             kinds=kinds,
             emit_host=emit if stream_hosts else None,
             emit_port=emit,
