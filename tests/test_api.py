@@ -253,21 +253,32 @@ async def test_scan_with_discovery_shards_by_host() -> None:
     assert seen[0] | seen[1] == {f"127.0.0.{n}" for n in range(1, 5)}
 
 
-@needs_root
+@pytest.mark.parametrize("streamed", [False, True], ids=["awaited", "iterated"])
+@pytest.mark.parametrize("kind", ["connect", "syn"])
 def test_a_finished_scan_leaves_no_cycle_holding_its_results(
-    listeners: tuple[list[int], list[int]],
+    listeners: tuple[list[int], list[int]], kind: str, streamed: bool
 ) -> None:
     # The results go with the report, freed by reference counting: nothing of the scan
     # (scanner -> the handle's emit -> the handle -> the run -> the scanner) keeps them in
     # a cycle for the garbage collector (which, at exit, took ~0.2 s for 65,535).
     import weakref  # noqa: PLC0415
 
+    if kind == "syn" and not ROOT:
+        pytest.skip("SYN scan needs root")
     open_ports, closed = listeners
+    scan = pyscan.syn_scan if kind == "syn" else pyscan.connect_scan
+
+    async def run(handle: pyscan.ScanHandle[pyscan.PortResult]) -> pyscan.ScanReport:
+        if streamed:
+            async for _ in handle:
+                pass
+        return await handle
+
     gc.collect()
     gc.disable()
     try:
-        handle = pyscan.syn_scan("127.0.0.1", open_ports + closed, timing=5)
-        report = asyncio.run(handle.report())
+        handle = scan("127.0.0.1", open_ports + closed, timing=5)
+        report = asyncio.run(run(handle))
         alive = weakref.ref(report.hosts[0].ports[0])
         progress = handle.progress()
         assert progress.done == progress.total == len(open_ports + closed)
@@ -275,3 +286,21 @@ def test_a_finished_scan_leaves_no_cycle_holding_its_results(
         assert alive() is None
     finally:
         gc.enable()
+
+
+async def test_a_scan_hands_results_over_one_by_one_only_when_iterated() -> None:
+    # Awaited, the scan gets no emit (None) and may make its results at the end (the
+    # connect scan does, for closed ports); iterated, it gets one that queues each result.
+    got: list[object] = []
+
+    async def go(emit: object) -> pyscan.ScanReport:
+        got.append(emit)
+        if callable(emit):
+            emit("a result")
+        return pyscan.ScanReport()
+
+    await pyscan.ScanHandle(go)
+    streamed = [r async for r in pyscan.ScanHandle(go)]
+    assert got[0] is None
+    assert callable(got[1])
+    assert streamed == ["a result"]

@@ -28,7 +28,7 @@ from pyscan._core.hosts import HostTable
 from pyscan._core.rate import RateLimiter
 from pyscan._handle import Emit, ScanHandle, ScanProgress
 from pyscan._io import netutil
-from pyscan._io.connect import raise_nofile_limit, run_connect_scan
+from pyscan._io.connect import ConnectScan, raise_nofile_limit, run_connect_scan
 from pyscan._io.netutil import require_raw, reserve_source_ports, source_address_for
 from pyscan._io.resolver import Resolver
 from pyscan._models import (
@@ -423,33 +423,35 @@ async def _port_scan(
     kind: ScanType,
     hosts: Sequence[IPAddress],
     ports: Sequence[int],
-    emit: Emit[PortResult],
+    emit: Emit[PortResult] | None,
     *,
     shard: bool = True,
 ) -> list[PortResult]:
+    """Scan ``hosts x ports``; ``emit`` (``None``: nobody takes them one by one) gets each
+    result as it is decided."""
     opts = run.opts
     if not hosts or not ports:
         return []
     order, expected = _order(len(hosts) * len(ports), opts, shard=shard)
     if kind == "connect":
-        decided = 0
 
-        def counted(r: PortResult) -> None:
-            nonlocal decided
-            decided += 1
-            emit(r)
+        def started(scan: ConnectScan) -> None:
+            run.enter("connect scan", expected, lambda: scan.decided)
 
-        run.enter("connect scan", expected, lambda: decided)
-        return await run_connect_scan(
-            hosts,
-            ports,
-            order,
-            timing=opts.timing,
-            concurrency=opts.connect_concurrency,
-            emit=counted,
-            source=opts.source_address,
-            rate=RateLimiter(max_rate=opts.max_rate) if opts.max_rate else None,
-        )
+        try:
+            return await run_connect_scan(
+                hosts,
+                ports,
+                order,
+                timing=opts.timing,
+                concurrency=opts.connect_concurrency,
+                emit=emit,
+                source=opts.source_address,
+                rate=RateLimiter(max_rate=opts.max_rate) if opts.max_rate else None,
+                started=started,
+            )
+        finally:
+            run.leave()
     family = socket.AF_INET6 if hosts[0].version == 6 else socket.AF_INET
     reservation = reserve_source_ports(_src_block(opts), family=family, first=opts.source_port)
     try:
@@ -462,7 +464,7 @@ async def _port_scan(
             ports=ports,
             sources=_sources(opts),
             src_ports=reservation.ports,
-            emit=emit,
+            emit=emit or _ignore,
             ttl=64 if opts.ttl is None else opts.ttl,
             order=order,
             expected=expected,
@@ -507,7 +509,7 @@ async def _execute(
             hosts = HostTable(hosts[i] for i in sorted(picked))
             shard_probes = False
         if discovery:
-            found = await _discover(run, hosts, emit_host or (lambda _r: None), probes)
+            found = await _discover(run, hosts, emit_host or _ignore, probes)
             for r in found:
                 run.add_host(r)
             up: Sequence[IPAddress] = HostTable(
@@ -515,13 +517,13 @@ async def _execute(
             )
         else:
             run.assumed = up = hosts
-        emit = emit_port or (lambda _r: None)
+        emit = emit_port
         detector: _Detector | None = None
         if run.version is not None:
             # Open ports are reported once, with their service, after detection, which
             # starts on each as soon as it is found.
-            detector = _Detector(run, run.version, emit)
-            plain = emit
+            detector = _Detector(run, run.version, emit or _ignore)
+            plain = emit or _ignore
 
             def emit(r: PortResult) -> None:
                 if _wants_detection(r):
@@ -542,6 +544,10 @@ async def _execute(
     finally:
         await resolver.close()
     return run.report(args)
+
+
+def _ignore(_result: object) -> None:
+    """The ``emit`` of a scan whose results nobody takes one by one."""
 
 
 def _merge(run: _Run, results: Iterable[PortResult]) -> None:
@@ -673,7 +679,7 @@ def ping_scan(
     """
     run = _make_run(options, option_kw, ("ping",), None, resolve_names, dns_servers)
 
-    async def go(emit: Emit[HostResult]) -> ScanReport:
+    async def go(emit: Emit[HostResult] | None) -> ScanReport:
         return await _execute(
             run,
             targets,
@@ -722,7 +728,7 @@ def _port_scan_handle(
     run = _make_run(options, option_kw, types, port_list, resolve_names, dns_servers)
     run.version = version
 
-    async def go(emit: Emit[Any]) -> ScanReport:
+    async def go(emit: Emit[Any] | None) -> ScanReport:
         return await _execute(
             run,
             targets,
@@ -868,10 +874,10 @@ def version_scan(
         report = ports_or_report
         run = _make_run(options, option_kw, (*report.scan_types, "version"), None, False, None)
 
-        async def go(emit: Emit[PortResult]) -> ScanReport:
+        async def go(emit: Emit[PortResult] | None) -> ScanReport:
             for host in report.hosts:
                 run.add_host(host)
-            detector = _Detector(run, settings, emit)
+            detector = _Detector(run, settings, emit or _ignore)
             for port in report.all_ports():
                 if _wants_detection(port):
                     detector.submit(port)

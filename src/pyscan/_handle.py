@@ -58,7 +58,7 @@ class ScanHandle(Generic[T]):
 
     def __init__(
         self,
-        run: Callable[[Emit[T]], Coroutine[Any, Any, ScanReport]],
+        run: Callable[[Emit[T] | None], Coroutine[Any, Any, ScanReport]],
         progress: Callable[[], ScanProgress] | None = None,
     ) -> None:
         self._run = run
@@ -73,7 +73,10 @@ class ScanHandle(Generic[T]):
     def start(self) -> asyncio.Task[ScanReport]:
         """Start the scan now (in the running loop) and return its task."""
         if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(self._emit))
+            # ``None`` when nobody iterates: the scan need not hand over results one by one
+            # (iterating after the start is refused, so this is known here)
+            emit = self._emit if self._queue is not None else None
+            self._task = asyncio.get_running_loop().create_task(self._run(emit))
         return self._task
 
     @property

@@ -150,6 +150,62 @@ async def test_results_come_back_in_port_order(listener: int) -> None:
     assert [(r.address, r.port) for r in results] == [(h, p) for h in hosts for p in ports]
 
 
+async def test_without_emit_closed_results_are_made_at_the_end(
+    listener: int, silent: Silent
+) -> None:
+    ports = sorted([listener, silent.port, *_free_ports(300)])
+    hosts: list[IPAddress] = [LOCAL, ipaddress.ip_address("127.0.0.2")]
+    timing = _timing(initial_rtt_timeout=0.2, max_retries=0)
+    scans: list[ConnectScan] = []
+    seen: list[int] = []  # the scan's progress, read between bursts
+
+    def started(scan: ConnectScan) -> None:
+        scans.append(scan)
+        loop = asyncio.get_running_loop()
+
+        def watch() -> None:
+            seen.append(scan.decided)
+            if not scan.finished.done():
+                loop.call_soon(watch)
+
+        loop.call_soon(watch)
+
+    quiet = await run_connect_scan(
+        hosts,
+        ports,
+        iter(Permutation(len(hosts) * len(ports), 3)),
+        timing=timing,
+        concurrency=64,
+        emit=None,
+        started=started,
+    )
+    emitted: list[PortResult] = []
+    loud = await run_connect_scan(
+        hosts,
+        ports,
+        iter(Permutation(len(hosts) * len(ports), 3)),
+        timing=timing,
+        concurrency=64,
+        emit=emitted.append,
+    )
+    assert len(emitted) == len(loud) == len(quiet) == len(hosts) * len(ports)
+    assert quiet == loud  # same results, same (host, port) order
+    states = {(str(r.address), r.port): r.state for r in quiet}
+    assert states.pop(("127.0.0.1", listener)) is PortState.OPEN
+    assert states.pop(("127.0.0.1", silent.port)) is PortState.FILTERED
+    # everything else is closed, 127.0.0.2's listener and silent port included
+    assert set(states.values()) == {PortState.CLOSED}
+    # one address object per host, shared by its results (as on the emitting path)
+    assert len({id(r.address) for r in quiet}) == len(hosts)
+    # progress counts closed ports while their results are not made yet
+    (scan,) = scans
+    assert scan.decided == len(quiet)
+    assert seen == sorted(seen)
+    assert any(0 < n < len(quiet) for n in seen)  # seen between bursts, mid-scan
+    assert scan.results == quiet  # made once: asking again gives the same objects
+    assert all(a is b for a, b in zip(scan.results, quiet, strict=True))
+
+
 async def test_silent_port_is_retried_then_filtered(
     silent: Silent, monkeypatch: pytest.MonkeyPatch
 ) -> None:

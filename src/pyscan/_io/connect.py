@@ -10,6 +10,10 @@ connects in bursts of :data:`BURST` from a loop callback. Per try:
   an errno (``ECONNREFUSED``: closed) or ``EALREADY`` (still in progress: the slow path).
   A refused socket is back to unconnected and is reused for the next connect, so a closed
   port costs two ``connect()`` calls and nothing else: no socket, close, epoll or timer.
+  When nobody takes the results one by one (``emit`` is ``None``), a closed port is even
+  noted as its probe index only, and its :class:`PortResult` made with the others at the
+  end: made between two ``connect()`` calls, each costs about twice as much (the kernel's
+  work in between leaves the caches cold).
 * **Slow path.** A connect still in progress is watched by one epoll (itself a loop reader),
   with a timeout from the host's RTT estimate; silence is retried like a raw probe (the
   retry allowance grows when retries get answers), and answers are classified by
@@ -25,6 +29,7 @@ thread, so no result crosses threads and nothing contends for the GIL.
 
 from __future__ import annotations
 
+import array
 import asyncio
 import collections
 import contextlib
@@ -37,6 +42,7 @@ import socket
 import time
 from collections.abc import Callable, Iterator, Sequence
 
+from pyscan._core.gcpause import paused_gc
 from pyscan._core.rate import RateLimiter
 from pyscan._core.timing import GroupTiming, HostTiming, TimingParams
 from pyscan._models import IPAddress, PortResult, PortState, Reason, ReasonKind
@@ -97,7 +103,7 @@ class ConnectScan:
         *,
         timing: TimingParams,
         concurrency: int,
-        emit: Callable[[PortResult], None],
+        emit: Callable[[PortResult], None] | None,
         source: str | None = None,
         rate: RateLimiter | None = None,
     ) -> None:
@@ -115,6 +121,10 @@ class ConnectScan:
         self._by_index: list[PortResult | None] | None = None
         self._in_order: list[PortResult] = []
         self._store: Callable[[int, PortResult], None]
+        #: Probes decided so far (the scan's progress).
+        self.decided = 0
+        # probe indexes of closed ports whose results are made at the end (emit is None)
+        self._closed_later: array.array[int] | None = array.array("Q") if emit is None else None
         if total <= _INDEXED_MAX:
             self._by_index = [None] * total
             self._store = self._by_index.__setitem__
@@ -147,6 +157,17 @@ class ConnectScan:
     @property
     def results(self) -> list[PortResult]:
         """Every result decided so far."""
+        later = self._closed_later
+        if later:
+            hosts, ports, per_host, store = self.hosts, self.ports, self._per_host, self._store
+            last, address = 0, hosts[0]
+            with paused_gc():
+                for index in later:
+                    host, k = divmod(index, per_host)
+                    if host != last:
+                        last, address = host, hosts[host]
+                    store(index, PortResult(address, "tcp", ports[k], _CLOSED, _REFUSED))
+            del later[:]  # made once (in place: a burst may still hold the array)
         if self._by_index is not None:
             return [r for r in self._by_index if r is not None]
         return list(self._in_order)
@@ -250,6 +271,7 @@ class ConnectScan:
         per_host = self._per_host
         store = self._store
         emit = self.emit
+        later = self._closed_later
         counts = self._counts
         samples = self._samples
         concurrency = self.concurrency
@@ -257,6 +279,7 @@ class ConnectScan:
         family = -1
         sock: socket.socket | None = None
         done = 0
+        closed = 0
         try:
             for index in itertools.islice(self.order, budget):
                 done += 1
@@ -293,9 +316,13 @@ class ConnectScan:
                         samples[host] = [monotonic() - started]
                     else:
                         counts[host] = seen + 1
-                    result = PortResult(hosts[host], "tcp", port, _CLOSED, _REFUSED)
-                    store(index, result)
-                    emit(result)
+                    closed += 1
+                    if later is not None:
+                        later.append(index)
+                    else:
+                        result = PortResult(hosts[host], "tcp", port, _CLOSED, _REFUSED)
+                        store(index, result)
+                        emit(result)  # type: ignore[misc]  # None only with ``later``
                 else:
                     used, sock = sock, None
                     self._settle(used, index, 0, err, started)
@@ -305,6 +332,7 @@ class ConnectScan:
                 if done < budget:
                     self._exhausted = True
         finally:
+            self.decided += closed
             if sock is not None:
                 spare[family] = sock  # for the next burst (or for close())
         return budget - done
@@ -462,7 +490,9 @@ class ConnectScan:
         reason = _REFUSED if kind is ReasonKind.CONN_REFUSED else Reason(kind)
         result = PortResult(self.hosts[host], "tcp", self.ports[k], state, reason)
         self._store(index, result)
-        self.emit(result)
+        self.decided += 1
+        if self.emit is not None:
+            self.emit(result)
 
     def _flush_answers(self) -> None:
         """Give the host timings the answers to original tries collected so far."""
@@ -506,15 +536,18 @@ async def run_connect_scan(
     *,
     timing: TimingParams,
     concurrency: int,
-    emit: Callable[[PortResult], None],
+    emit: Callable[[PortResult], None] | None,
     source: str | None = None,
     rate: RateLimiter | None = None,
+    started: Callable[[ConnectScan], None] | None = None,
 ) -> list[PortResult]:
     """Connect-scan ``hosts x ports`` in the given probe order; return every result.
 
     See :class:`ConnectScan`. A timed-out try is retried while the host's retry allowance
     lasts (with at least 1 s, so the kernel can resend a lost SYN once). ``rate``
-    (``--max-rate``) paces the attempts, retries included.
+    (``--max-rate``) paces the attempts, retries included. ``emit`` gets each result as it is
+    decided (``None``: nobody needs them before the end); ``started`` gets the scan before it
+    starts (for its progress, :attr:`ConnectScan.decided`).
     """
     loop = asyncio.get_running_loop()
     limit = raise_nofile_limit()
@@ -530,6 +563,8 @@ async def run_connect_scan(
         source=source,
         rate=rate,
     )
+    if started is not None:
+        started(scan)
     try:
         scan.start()
         await scan.finished
