@@ -48,11 +48,14 @@ from pyscan._core.timing import GroupTiming, HostTiming, TimingParams
 from pyscan._models import IPAddress, PortResult, PortState, Reason, ReasonKind
 from pyscan._scanners.connect import classify_connect, is_final
 
-__all__ = ["BURST", "ConnectScan", "raise_nofile_limit", "run_connect_scan"]
+__all__ = ["BURST", "MAKE_CHUNK", "ConnectScan", "raise_nofile_limit", "run_connect_scan"]
 
 #: Tries started per loop callback: the loop gets a turn (progress, cancellation, streaming
 #: consumers) at least this often.
 BURST = 512
+
+#: Closed ports' results made at the end per loop turn (some 20-40 ms of work).
+MAKE_CHUNK = 16384
 
 # SO_LINGER on, 0 s: close() sends RST, so no TIME_WAIT piles up and the service sees an
 # abort rather than a session.
@@ -157,20 +160,31 @@ class ConnectScan:
     @property
     def results(self) -> list[PortResult]:
         """Every result decided so far."""
-        later = self._closed_later
-        if later:
-            hosts, ports, per_host, store = self.hosts, self.ports, self._per_host, self._store
-            last, address = 0, hosts[0]
-            with paused_gc():
-                for index in later:
-                    host, k = divmod(index, per_host)
-                    if host != last:
-                        last, address = host, hosts[host]
-                    store(index, PortResult(address, "tcp", ports[k], _CLOSED, _REFUSED))
-            del later[:]  # made once (in place: a burst may still hold the array)
+        self.make_closed()
         if self._by_index is not None:
             return [r for r in self._by_index if r is not None]
         return list(self._in_order)
+
+    def make_closed(self, limit: int | None = None) -> int:
+        """Make the results of (up to ``limit``, at least one; None: all) closed ports
+        noted by probe index only; return how many are still to make."""
+        later = self._closed_later
+        if not later:
+            return 0
+        if limit is None or limit >= len(later) or limit < 1:
+            chunk, left = later, 0
+        else:
+            chunk, left = later[-limit:], len(later) - limit
+        hosts, ports, per_host, store = self.hosts, self.ports, self._per_host, self._store
+        last, address = 0, hosts[0]
+        with paused_gc():
+            for index in chunk:
+                host, k = divmod(index, per_host)
+                if host != last:
+                    last, address = host, hosts[host]
+                store(index, PortResult(address, "tcp", ports[k], _CLOSED, _REFUSED))
+        del later[left:]  # in place: a burst may still hold the array
+        return left
 
     def _store_in_order(self, _index: int, result: PortResult) -> None:
         self._in_order.append(result)
@@ -570,4 +584,8 @@ async def run_connect_scan(
         await scan.finished
     finally:
         scan.close()
+    # Closed ports noted by index are made in chunks, the loop getting a turn in between
+    # (a /16 of full port scans would otherwise hold it for seconds).
+    while scan.make_closed(MAKE_CHUNK):
+        await asyncio.sleep(0)
     return scan.results
