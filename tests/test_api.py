@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import ipaddress
 import os
 import socket
 from collections.abc import Iterator
@@ -304,3 +305,36 @@ async def test_a_scan_hands_results_over_one_by_one_only_when_iterated() -> None
     assert got[0] is None
     assert callable(got[1])
     assert streamed == ["a result"]
+
+
+def test_merge_groups_results_by_host_one_host_or_many() -> None:
+    from pyscan._api import _make_run, _merge  # noqa: PLC0415
+    from pyscan._models import PortResult, PortState, Reason, ReasonKind  # noqa: PLC0415
+
+    refused = Reason(ReasonKind.CONN_REFUSED)
+
+    def result(address: str, port: int, state: PortState = PortState.CLOSED) -> PortResult:
+        return PortResult(ipaddress.ip_address(address), "tcp", port, state, refused)
+
+    def merged(*batches: list[PortResult]) -> dict[str, list[tuple[int, str]]]:
+        run = _make_run(None, {}, ("connect",), None, False, None)
+        for batch in batches:
+            _merge(run, batch)
+        return {
+            str(h.address): [(p.port, p.state.value) for p in h.ports]
+            for h in run.report("test").hosts
+        }
+
+    one = ipaddress.ip_address("127.0.0.1")
+    shared = [PortResult(one, "tcp", p, PortState.CLOSED, refused) for p in (3, 1, 2)]
+    # one host, one address object: the fast path; a later batch's result for a port wins
+    assert merged(shared, [result("127.0.0.1", 2, PortState.OPEN)]) == {
+        "127.0.0.1": [(1, "closed"), (2, "open"), (3, "closed")]
+    }
+    # equal addresses in different objects, and several hosts: merged by address all the same
+    mixed = [result("127.0.0.2", 5), result("127.0.0.1", 4), *shared, result("127.0.0.2", 1)]
+    assert merged(mixed) == {
+        "127.0.0.2": [(1, "closed"), (5, "closed")],
+        "127.0.0.1": [(1, "closed"), (2, "closed"), (3, "closed"), (4, "closed")],
+    }
+    assert merged([]) == {}

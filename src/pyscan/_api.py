@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import itertools
 import logging
+import operator
 import os
 import socket
 import time
@@ -550,10 +552,22 @@ def _ignore(_result: object) -> None:
     """The ``emit`` of a scan whose results nobody takes one by one."""
 
 
+_ADDRESS = operator.attrgetter("address")
+
+
 def _merge(run: _Run, results: Iterable[PortResult]) -> None:
     # Grouped by the identity of the address object (a scanner gives every result of a
     # host the same one): hashing an ipaddress object is Python code, run per result.
     # Equal addresses held by different objects are merged one after the other.
+    results = list(results)
+    if not results:
+        return
+    first = results[0].address
+    if all(map(operator.is_, map(_ADDRESS, results), itertools.repeat(first))):
+        # One host (a full port scan of it): checked by identity, in C, stopping at the
+        # first other host.
+        run.add_host(merge_ports(run.host(first), results))
+        return
     by_host: dict[int, tuple[IPAddress, list[PortResult]]] = {}
     for p in results:
         entry = by_host.get(id(p.address))
