@@ -15,8 +15,10 @@ import gc
 import ipaddress
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import attrs
 import pytest
@@ -403,3 +405,151 @@ def test_source_address_is_kept_by_the_reused_socket() -> None:
     states = _states(results)
     assert states[port] == (PortState.OPEN, ReasonKind.SYN_ACK)
     assert all(states[p] == (PortState.CLOSED, ReasonKind.CONN_REFUSED) for p in closed)
+
+
+# -- the helper thread -------------------------------------------------------------------
+
+
+def _helper_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "pyscan-connect"]
+
+
+class _Bursts:
+    """Counts the bursts the helper thread connected, and the probes it handed back."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.connected = 0
+        self.probes = 0
+        self.handed_back = 0
+        connect = connect_mod._Helper._connect
+        take = ConnectScan._take_burst
+
+        def counting(helper: Any, indexes: list[int], max_out: int) -> Any:
+            self.connected += 1
+            self.probes += len(indexes)
+            return connect(helper, indexes, max_out)
+
+        def taking(scan: ConnectScan, burst: Any) -> None:
+            self.handed_back += len(burst.unstarted)
+            take(scan, burst)
+
+        monkeypatch.setattr(connect_mod._Helper, "_connect", counting)
+        monkeypatch.setattr(ConnectScan, "_take_burst", taking)
+
+
+@pytest.mark.parametrize("emit", [False, True], ids=["results-at-end", "emitted"])
+async def test_helper_thread_shares_the_connects_and_decides_nothing_itself(
+    listener: int, monkeypatch: pytest.MonkeyPatch, emit: bool
+) -> None:
+    monkeypatch.setattr(connect_mod, "HELPER_MIN", 100)
+    monkeypatch.setattr(connect_mod, "BURST", 64)
+    bursts = _Bursts(monkeypatch)
+    ports = sorted([listener, *_free_ports(400)])
+    hosts: list[IPAddress] = [LOCAL, ipaddress.ip_address("127.0.0.2")]
+    gc.collect()
+    fds_before = _open_fds()
+
+    async def scan(helper: bool) -> list[PortResult]:
+        emitted: list[PortResult] = []
+        results = await run_connect_scan(
+            hosts,
+            ports,
+            iter(Permutation(len(hosts) * len(ports), 5)),
+            timing=T4,
+            concurrency=64,
+            emit=emitted.append if emit else None,
+            helper=helper,
+        )
+        if emit:
+            assert sorted(map(id, emitted)) == sorted(map(id, results))
+        return results
+
+    alone = await scan(helper=False)
+    assert bursts.connected == 0
+    shared = await scan(helper=True)
+    assert shared == alone
+    assert _states(shared[: len(ports)])[listener] == (PortState.OPEN, ReasonKind.SYN_ACK)
+    assert bursts.connected > 0
+    assert 0 < bursts.probes < len(hosts) * len(ports)  # the loop's thread connected too
+    assert _helper_threads() == []  # stopped with the scan
+    gc.collect()
+    assert _open_fds() == fds_before  # its spare sockets closed too
+
+
+async def test_helper_thread_gets_half_the_room_and_hands_back_the_rest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Listeners whose accept queue is full: every connect to them stays in progress, so
+    # each takes a descriptor until it times out.
+    monkeypatch.setattr(connect_mod, "HELPER_MIN", 10)
+    monkeypatch.setattr(connect_mod, "BURST", 10)  # both threads connect in a burst
+    bursts = _Bursts(monkeypatch)
+    silents = [Silent() for _ in range(40)]
+    in_progress: list[int] = []
+    watch = ConnectScan._watch
+
+    def watching(self: ConnectScan, *args: Any) -> None:
+        watch(self, *args)
+        in_progress.append(len(self._pending))
+
+    monkeypatch.setattr(ConnectScan, "_watch", watching)
+    try:
+        results = await run_connect_scan(
+            [LOCAL],
+            [s.port for s in silents],
+            iter(Permutation(len(silents), 2)),
+            timing=_timing(initial_rtt_timeout=0.2, max_rtt_timeout=0.2, max_retries=0),
+            concurrency=8,
+            emit=None,
+        )
+    finally:
+        for s in silents:
+            s.close()
+    assert {r.state for r in results} == {PortState.FILTERED}
+    assert len(results) == len(silents)
+    assert max(in_progress) <= 8  # the helper's share counted against the bound
+    assert bursts.connected > 0
+    assert bursts.handed_back > 0  # its burst stopped at its share (4), the rest came back
+    assert _helper_threads() == []
+
+
+async def test_an_error_in_the_helper_thread_ends_the_scan(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(connect_mod, "HELPER_MIN", 100)
+
+    def broken(_helper: Any, _indexes: list[int], _max_out: int) -> Any:
+        raise RuntimeError("helper failed")
+
+    monkeypatch.setattr(connect_mod._Helper, "_connect", broken)
+    gc.collect()
+    fds_before = _open_fds()
+    with pytest.raises(RuntimeError, match="helper failed"):
+        await _scan(_free_ports(300))
+    assert _helper_threads() == []
+    gc.collect()
+    assert _open_fds() == fds_before
+
+
+async def test_cancelling_stops_the_helper_thread_and_closes_its_sockets(
+    silent: Silent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(connect_mod, "HELPER_MIN", 100)
+    bursts = _Bursts(monkeypatch)
+    gc.collect()
+    fds_before = _open_fds()
+    task = asyncio.ensure_future(
+        _scan(
+            [silent.port, *_free_ports(500)],
+            timing=_timing(initial_rtt_timeout=5.0, max_rtt_timeout=5.0),
+        )
+    )
+    await asyncio.sleep(0.3)  # the free ports are done; the silent one waits 5 s
+    assert not task.done()
+    assert bursts.connected > 0
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert _helper_threads() == []
+    gc.collect()
+    assert _open_fds() == fds_before
