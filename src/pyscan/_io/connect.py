@@ -121,6 +121,7 @@ class _Burst:
     samples: dict[int, float]  # an RTT sample per host (its first refused connect)
     others: list[tuple[int, int, float, socket.socket]]  # (index, errno, started, socket)
     unstarted: list[int]  # probe indexes handed back without a try
+    share: int  # the room for connects in progress it was lent
 
 
 class _Helper:
@@ -144,7 +145,7 @@ class _Helper:
         self.per_host = scan._per_host
         self.new_socket = scan._new_socket
         self.announce = announce
-        self.busy = False  # a burst given and not yet taken back (the loop's thread's view)
+        self.outstanding = 0  # bursts given and not taken back yet (the loop's thread's view)
         self.done: list[_Burst] = []
         self.lock = threading.Lock()
         self.error: BaseException | None = None
@@ -156,7 +157,7 @@ class _Helper:
     def submit(self, indexes: list[int], max_out: int) -> None:
         """Connect to ``indexes``, handing back the rest once ``max_out`` sockets are taken
         by connects not refused."""
-        self.busy = True
+        self.outstanding += 1
         self._work.put((indexes, max_out))
 
     def stop(self) -> None:
@@ -193,7 +194,7 @@ class _Helper:
         names, families, ports, per_host = self.names, self.families, self.ports, self.per_host
         spare = self._spare
         monotonic = time.monotonic
-        burst = _Burst([], {}, {}, [], [])
+        burst = _Burst([], {}, {}, [], [], max_out)
         closed, counts, samples, others = burst.closed, burst.counts, burst.samples, burst.others
         family = -1
         sock: socket.socket | None = None
@@ -314,7 +315,7 @@ class ConnectScan:
         # the helper thread (see the module's docstring), started with the first burst
         self._use_helper = helper and total >= HELPER_MIN
         self._helper: _Helper | None = None
-        self._lent = 0  # room for connects in progress lent to the helper's current burst
+        self._lent = 0  # room for connects in progress lent to the helper's bursts
 
     @property
     def results(self) -> list[PortResult]:
@@ -421,20 +422,26 @@ class ConnectScan:
         self._carry_on()
 
     def _feed_helper(self) -> None:
-        """Give the helper thread a burst of fresh probes, if it has none."""
+        """Give the helper thread bursts of fresh probes: two queued, so it need not wait
+        for the loop's thread to take one before it starts the next."""
         helper = self._helper
         if helper is None:
             helper = self._helper = _Helper(
                 self.loop, self, lambda: self._safely(self._from_helper)
             )
-        if helper.busy:
-            return
-        indexes = list(itertools.islice(self.order, BURST))
-        if indexes:
+        while helper.outstanding < 2 and not self._exhausted:
+            room = self.concurrency - len(self._pending) - self._lent
+            if room < 1:
+                return
+            indexes = list(itertools.islice(self.order, BURST))
+            if len(indexes) < BURST:
+                self._exhausted = True
+            if not indexes:
+                return
             # half the room for connects in progress left now (the loop's thread may use
             # the rest): its share of descriptors, at least one
-            share = max(1, (self.concurrency - len(self._pending)) // 2)
-            self._lent = share
+            share = max(1, room // 2)
+            self._lent += share
             helper.submit(indexes, share)
 
     def _from_helper(self) -> None:
@@ -447,10 +454,12 @@ class ConnectScan:
         bursts = helper.take()
         if not bursts:
             return
-        helper.busy = False
-        self._lent = 0
         for burst in bursts:
+            helper.outstanding -= 1
+            self._lent -= burst.share
             self._take_burst(burst)
+        if self.rate is None and not self._retries and self._room():
+            self._feed_helper()
         self._carry_on()
 
     def _take_burst(self, burst: _Burst) -> None:
@@ -482,7 +491,7 @@ class ConnectScan:
         self._flush_answers()
         if self._room() and (self._retries or not self._exhausted):
             self._kick()
-        helping = self._helper is not None and self._helper.busy
+        helping = self._helper is not None and self._helper.outstanding > 0
         done = self._exhausted and not self._retries and not self._pending and not helping
         if done and not self.finished.done():
             self.finished.set_result(None)
