@@ -49,6 +49,7 @@ def test_ipv6_and_mixed_tables_index_the_same_way(
     ref = _reference_index(addrs)
     assert list(table) == addrs
     assert table.versions == frozenset(a.version for a in addrs)
+    assert table.compact == (table.versions <= {4})  # an empty list is compact too
     for i, a in enumerate(addrs):
         assert table.packed(i) == a.packed
         assert table.ints[i] == int(a)

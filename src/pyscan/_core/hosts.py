@@ -55,7 +55,8 @@ class HostTable(Sequence[IPAddress]):
             self._objs = list(items)
             # The last of duplicate addresses wins, as the probe tables always did.
             self._dict = {a.packed: i for i, a in enumerate(items)}
-            self._starts = self._firsts = self._lengths = array("I")
+            # unused here (index_of goes by the dict); empty, each its own
+            self._starts, self._firsts, self._lengths = array("I"), array("I"), array("I")
 
     def _index_runs(self, ints: array[int]) -> None:
         """Sorted runs of consecutive addresses at consecutive indices: ``(address of the
@@ -105,6 +106,12 @@ class HostTable(Sequence[IPAddress]):
     def __iter__(self) -> Iterator[IPAddress]:
         for i in range(len(self._objs)):
             yield self[i]
+
+    @property
+    def compact(self) -> bool:
+        """Whether the addresses are held compactly (IPv4 only: :attr:`ints`, :attr:`blob`),
+        rather than as objects with a dict (IPv6 or a mixed list)."""
+        return self._dict is None
 
     def packed(self, i: int) -> bytes:
         """The address at ``i`` as a packet carries it (4 or 16 bytes)."""

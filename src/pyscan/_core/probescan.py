@@ -322,13 +322,12 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
         else:
             self._decide(index, self.timeout_outcome(index), now)
 
-    def _probe_timeout(self, ht: HostTiming | None) -> float:
-        """The timeout of a host (``None``: a pristine one); until the host has answered
-        once, never shorter than the initial RTT timeout: the group's estimate comes from
-        other hosts, and a host farther away than they are would otherwise have every probe
-        expire before its answers come (they would arrive for probes already decided)."""
-        if ht is not None and ht.rtt.samples:
-            return ht.probe_timeout
+    def _unanswered_timeout(self) -> float:
+        """The probe timeout of a host with no RTT sample of its own (a host with one has
+        :attr:`HostTiming.probe_timeout`): never shorter than the initial RTT timeout, as
+        the group's estimate comes from other hosts, and a host farther away than they are
+        would otherwise have every probe expire before its answers come (they would arrive
+        for probes already decided)."""
         return max(
             self._group.probe_timeout,
             self._group.params.initial_rtt_timeout,
@@ -448,7 +447,7 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
                 ht = hosts.get(host)
                 if ht is None or not ht.rtt.samples:
                     if pristine_wave is None:
-                        pristine_wave = self._wave(now + self._probe_timeout(None))
+                        pristine_wave = self._wave(now + self._unanswered_timeout())
                     wave = pristine_wave
                 else:
                     wave = self._wave(now + ht.probe_timeout)

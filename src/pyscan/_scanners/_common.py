@@ -173,7 +173,7 @@ class PortScanner(ProbeScanner[PortOutcome]):
 
 def _transient(hosts: HostTable, i: int) -> IPAddress:
     """Address ``i`` of ``hosts`` without keeping an object for it in the table."""
-    if hosts.blob:
+    if hosts.compact:
         return ipaddress.IPv4Address(hosts.ints[i])
     return hosts[i]
 
