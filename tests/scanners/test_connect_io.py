@@ -553,3 +553,30 @@ async def test_cancelling_stops_the_helper_thread_and_closes_its_sockets(
     assert _helper_threads() == []
     gc.collect()
     assert _open_fds() == fds_before
+
+
+async def test_helper_thread_is_not_fed_while_connects_stay_in_progress(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Far targets: every connect stays in progress (here: full accept queues), so a second
+    # thread's connect() gains nothing; once a burst shows it, the helper gets no more.
+    monkeypatch.setattr(connect_mod, "HELPER_MIN", 10)
+    monkeypatch.setattr(connect_mod, "BURST", 10)
+    bursts = _Bursts(monkeypatch)
+    silents = [Silent() for _ in range(60)]
+    try:
+        results = await run_connect_scan(
+            [LOCAL],
+            [s.port for s in silents],
+            iter(Permutation(len(silents), 4)),
+            timing=_timing(initial_rtt_timeout=0.2, max_rtt_timeout=0.2, max_retries=0),
+            concurrency=128,
+            emit=None,
+        )
+    finally:
+        for s in silents:
+            s.close()
+    assert {r.state for r in results} == {PortState.FILTERED}
+    assert len(results) == len(silents)
+    assert bursts.connected == 2  # the two queued at the start
+    assert bursts.probes == 20

@@ -29,6 +29,8 @@ returned; every decision, result, timer and socket on the slow path stays with t
 thread, which takes a finished burst as a loop callback (``call_soon_threadsafe``). The
 helper starts nothing when the loop's thread has no room, and hands back the rest of its
 burst unstarted once it has used its share of the room, or when a socket cannot be made.
+It is given bursts only while most connects are refused within the call (far targets'
+connects stay in progress, and a second thread gains nothing there).
 
 ``concurrency`` bounds the connects in progress on the slow path (a fast-path connect is
 decided before the next one starts). It is bounded by the open-file limit, which is raised to
@@ -316,6 +318,10 @@ class ConnectScan:
         self._use_helper = helper and total >= HELPER_MIN
         self._helper: _Helper | None = None
         self._lent = 0  # room for connects in progress lent to the helper's bursts
+        # whether the last burst's connects were mostly decided within the call: only then
+        # is a second thread's connect worth it (a far target's connect is a moment's work
+        # for the kernel, and the helper would hand most of its burst back)
+        self._fast = True
 
     @property
     def results(self) -> list[PortResult]:
@@ -416,7 +422,7 @@ class ConnectScan:
             budget -= 1
             self._try(index, tryno)
         if budget and self.rate is None and not self._retries and self._room():
-            if self._use_helper and not self._exhausted:
+            if self._use_helper and self._fast and not self._exhausted:
                 self._feed_helper()
             budget = self._fresh(budget)
         self._carry_on()
@@ -458,7 +464,7 @@ class ConnectScan:
             helper.outstanding -= 1
             self._lent -= burst.share
             self._take_burst(burst)
-        if self.rate is None and not self._retries and self._room():
+        if self.rate is None and self._fast and not self._retries and self._room():
             self._feed_helper()
         self._carry_on()
 
@@ -466,6 +472,9 @@ class ConnectScan:
         """Decide what one of the helper's bursts found (in the loop's thread)."""
         closed = burst.closed
         self.decided += len(closed)
+        tried = len(closed) + len(burst.others)
+        if tried:
+            self._fast = 2 * len(closed) >= tried
         later = self._closed_later
         if later is not None:
             later.extend(closed)
@@ -577,6 +586,8 @@ class ConnectScan:
             self.decided += closed
             if sock is not None:
                 spare[family] = sock  # for the next burst (or for close())
+        if done:
+            self._fast = 2 * closed >= done
         return budget - done
 
     def _try(self, index: int, tryno: int) -> None:
