@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pyscan._specs.permutation import Permutation, _Mixer
+from pyscan._specs.permutation import Permutation, ProbeOrder, _Mixer
 from pyscan.errors import OptionsError
 
 seeds = st.one_of(st.integers(-(2**80), 2**80), st.text(max_size=8), st.binary(max_size=8))
@@ -159,3 +159,47 @@ def test_large_shards_start_where_the_whole_sequence_does(n: int, seed: int | st
         for shard in range(count):
             got = list(itertools.islice(perm.shard(shard, count), 3))
             assert got == head[shard::count][:3]
+
+
+# -- ProbeOrder: counting, positions, the resume point -------------------------------------
+
+
+@given(
+    size=st.integers(0, 300),
+    seed=st.one_of(st.none(), st.integers(0, 2**32)),
+    sharding=st.one_of(
+        st.none(), st.integers(1, 5).flatmap(lambda n: st.tuples(st.integers(0, n - 1), st.just(n)))
+    ),
+    data=st.data(),
+)
+def test_probe_order_resume_point_is_the_first_undecided_position(
+    size: int, seed: int | None, sharding: tuple[int, int] | None, data: st.DataObject
+) -> None:
+    perm = Permutation(size, seed)
+    full = list(perm.iter(shard=sharding))
+    start = data.draw(st.integers(0, len(full)), label="start")
+    order = ProbeOrder(perm, start=start, shard=sharding)
+    assert order.size == len(full) - start
+    taken = data.draw(st.integers(0, order.size), label="taken")
+    got = list(itertools.islice(order, taken))
+    assert got == full[start : start + taken]  # a resumed order yields exactly the tail
+    assert order.given == taken
+    for k, value in enumerate(got):
+        assert order.position(value) == start + k
+    undecided = data.draw(st.lists(st.sampled_from(got), unique=True) if got else st.just([]))
+    point = order.resume_point(undecided)
+    expected = min((got.index(v) for v in undecided), default=taken) + start
+    assert point == expected
+    # every probe before the point is taken and not in the undecided set
+    assert set(full[start:point]).isdisjoint(undecided)
+    assert list(order) == full[start + taken :]  # the rest, and nothing more
+    assert order.resume_point([]) == len(full)
+
+
+def test_probe_order_start_past_the_end_is_an_options_error() -> None:
+    perm = Permutation(10, 1)
+    assert list(ProbeOrder(perm, start=10)) == []
+    with pytest.raises(OptionsError, match=r"resume_from \(11\) is past the end .*10 probes"):
+        ProbeOrder(perm, start=11)
+    with pytest.raises(OptionsError, match=r"past the end .*\(3 probes\)"):
+        ProbeOrder(perm, start=5, shard=(1, 3))  # shard 1 of 3: positions 1, 4, 7: 3 probes

@@ -37,13 +37,13 @@ identity (sequential order) with the same interface.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import attrs
 
 from pyscan.errors import OptionsError
 
-__all__ = ["Permutation", "Seed"]
+__all__ = ["Permutation", "ProbeOrder", "Seed"]
 
 Seed = int | str | bytes | None
 
@@ -243,3 +243,55 @@ def _check_shard(shard: int, count: int) -> None:
         raise OptionsError(f"shard count must be >= 1, got {count}")
     if not 0 <= shard < count:
         raise OptionsError(f"shard index {shard} is out of range for {count} shards")
+
+
+class ProbeOrder:
+    """A scan's probe order: a permutation's elements (or one shard's) from position
+    ``start`` on, as an iterator that counts what it has given, and the **resume point**.
+
+    The resume point is the first position (counted like ``start``) whose probe is not
+    decided yet: a run started there with the same permutation and shard misses nothing,
+    though it may repeat probes decided after that point. It is found from the probes the
+    scanner has taken and not decided (:meth:`resume_point`), few at any moment, so asking
+    costs no walk over what was decided.
+    """
+
+    __slots__ = ("_count", "_it", "_perm", "_shard", "given", "size", "start")
+
+    def __init__(
+        self, perm: Permutation, *, start: int = 0, shard: tuple[int, int] | None = None
+    ) -> None:
+        self._perm = perm
+        self._shard, self._count = shard if shard is not None else (0, 1)
+        full = perm.shard_size(self._shard, self._count)
+        if start > full:
+            raise OptionsError(
+                f"resume_from ({start}) is past the end of the probe order ({full} probes)"
+            )
+        self._it = self._counting(perm.iter(start=start, shard=shard))
+        self.start = start
+        #: Probes the order yields in all (from ``start``).
+        self.size = full - start
+        #: Probes given so far.
+        self.given = 0
+
+    def __iter__(self) -> Iterator[int]:
+        """The elements, counted in :attr:`given` (a generator: scanners take from it with
+        no Python-level ``__next__`` call per probe)."""
+        return self._it
+
+    def __next__(self) -> int:
+        return next(self._it)
+
+    def _counting(self, elements: Iterator[int]) -> Iterator[int]:
+        for value in elements:
+            self.given += 1
+            yield value
+
+    def position(self, value: int) -> int:
+        """The position of ``value`` in this order's sequence (the shard's, if sharded)."""
+        return (self._perm.index(value) - self._shard) // self._count
+
+    def resume_point(self, undecided: Iterable[int]) -> int:
+        """The resume point, given the probes taken from the order and not decided yet."""
+        return min(map(self.position, undecided), default=self.start + self.given)
