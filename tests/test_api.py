@@ -338,3 +338,37 @@ def test_merge_groups_results_by_host_one_host_or_many() -> None:
         "127.0.0.1": [(1, "closed"), (2, "closed"), (3, "closed"), (4, "closed")],
     }
     assert merged([]) == {}
+
+
+@pytest.mark.parametrize("kind", ["connect", "syn"])
+async def test_an_interrupted_port_scan_resumes_where_it_stopped(kind: str) -> None:
+    if kind == "syn" and not ROOT:
+        pytest.skip("SYN scan needs root")
+    from pyscan._specs.permutation import Permutation  # noqa: PLC0415
+
+    scan = pyscan.connect_scan if kind == "connect" else pyscan.syn_scan
+    opts: dict[str, object] = {"seed": 7, "timing": 4}
+    full = await scan("127.0.0.1", "1-20000", **opts)
+    want = {p.port: p.state for p in full.all_ports()}
+    assert len(want) == 20000
+
+    handle = scan("127.0.0.1", "1-20000", **opts)
+    first: dict[int, pyscan.PortState] = {}
+    async for result in handle:
+        first[result.port] = result.state
+        if len(first) >= 5000:
+            break  # cancels the scan
+    position = handle.progress().resume_from
+    assert position is not None
+    assert len(first) >= position  # every probe before it was decided ...
+    perm = Permutation(20000, 7)
+    assert all(perm.at(p) + 1 in first for p in range(position))  # ... by this run
+    assert position < 20000
+
+    rest = await scan("127.0.0.1", "1-20000", resume_from=position, **opts)
+    second = {p.port: p.state for p in rest.all_ports()}
+    assert len(second) == 20000 - position  # the tail of the order, nothing more
+    assert {perm.at(p) + 1 for p in range(position, 20000)} == set(second)
+    merged = {**{port: first[port] for port in (perm.at(p) + 1 for p in range(position))}}
+    merged.update(second)
+    assert merged == want

@@ -327,3 +327,19 @@ def test_resolution_matches_nmap(kwargs: dict[str, Any]) -> None:
     # nmap prints the ceiling before raising it to the scan delay.
     assert max(rep["tcp"], t.scan_delay) == pytest.approx(t.max_tcp_scan_delay)
     assert max(rep["udp"], t.scan_delay) == pytest.approx(t.max_udp_scan_delay)
+
+
+def test_resume_from_needs_a_reproducible_order() -> None:
+    with pytest.raises(OptionsError, match=r"resume_from needs the probe order .* same seed"):
+        ScanOptions(resume_from=10)
+    with pytest.raises(OptionsError, match="resume_from must be >= 0"):
+        ScanOptions(resume_from=-1, seed=1)
+    with pytest.raises(OptionsError, match="resume_from must be an integer"):
+        ScanOptions(resume_from="3", seed=1)  # type: ignore[arg-type]
+    for ok in (
+        ScanOptions(resume_from=10, seed=1),
+        ScanOptions(resume_from=10, shard=(0, 2)),  # shards share a fixed order
+        ScanOptions(resume_from=10, randomize_ports=False),  # sequential
+    ):
+        assert ok.resolved().resume_from == 10
+    assert ScanOptions().resolved().resume_from is None

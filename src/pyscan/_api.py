@@ -16,7 +16,7 @@ import operator
 import os
 import socket
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import attrs
@@ -47,7 +47,7 @@ from pyscan._models import (
     merge_ports,
 )
 from pyscan._options import ResolvedOptions, ScanOptions
-from pyscan._specs.permutation import Permutation
+from pyscan._specs.permutation import Permutation, ProbeOrder
 from pyscan._specs.ports import PortList, parse_ports, resolve_ports
 from pyscan._specs.services import default_services
 from pyscan._specs.targets import TargetSet, TargetSpec, parse_exclude, parse_targets
@@ -144,10 +144,13 @@ def parse_targets_exclude(spec: TargetSpec, exclude: str | Iterable[str]) -> Tar
 _SHARD_SEED = 0x70797363616E
 
 
-def _order(total: int, opts: ResolvedOptions, *, shard: bool = True) -> tuple[Iterator[int], int]:
+def _order(
+    total: int, opts: ResolvedOptions, *, shard: bool = True, resume: bool = False
+) -> tuple[ProbeOrder, int]:
     """Probe order, a seeded permutation of the probe space (sequential with ``-r``), and
-    how many probes it yields: all, or with ``shard`` this shard's share. Shards of one scan
-    split one permutation: without ``seed`` they use a fixed one."""
+    how many probes it yields: all, or with ``shard`` this shard's share; with ``resume``,
+    from ``opts.resume_from`` on. Shards of one scan split one permutation: without
+    ``seed`` they use a fixed one."""
     if opts.seed is not None:
         seed = opts.seed
     elif opts.shard is not None:
@@ -155,9 +158,9 @@ def _order(total: int, opts: ResolvedOptions, *, shard: bool = True) -> tuple[It
     else:
         seed = int.from_bytes(os.urandom(8), "big")
     perm = Permutation(total, seed if opts.randomize_ports else None)
-    if shard and opts.shard is not None:
-        return iter(perm.shard(*opts.shard)), perm.shard_size(*opts.shard)
-    return iter(perm), total
+    start = (opts.resume_from or 0) if resume else 0
+    order = ProbeOrder(perm, start=start, shard=opts.shard if shard else None)
+    return order, order.size
 
 
 def _rate(opts: ResolvedOptions) -> RateLimiter | None:
@@ -214,6 +217,43 @@ class VersionOptions:
 _USER_SET = Reason(ReasonKind.USER_SET)  # a value: one for every host taken as up
 
 
+class _Resume:
+    """The resume point of a port scan phase (see :class:`ProbeOrder`): the first position
+    of its order whose probe is not decided, or decided with a result the consumer has not
+    taken yet. ``undecided`` gives the scanner's probes taken and not decided; :meth:`freeze`
+    keeps them as they are when the phase ends, and lets the scanner go."""
+
+    def __init__(
+        self,
+        order: ProbeOrder,
+        hosts: Sequence[IPAddress],
+        ports: Sequence[int],
+        undecided: Callable[[], Iterable[int]],
+    ) -> None:
+        self.order = order
+        self.hosts = hosts
+        self.ports = ports
+        self.undecided = undecided
+
+    def freeze(self) -> None:
+        left = list(self.undecided())
+        self.undecided = lambda: left
+
+    def __call__(self, unconsumed: Iterable[object] = ()) -> int:
+        results = [r for r in unconsumed if isinstance(r, PortResult)]
+        extra: list[int] = []
+        if results:
+            hosts = self.hosts if isinstance(self.hosts, HostTable) else HostTable(self.hosts)
+            port_at = {port: k for k, port in enumerate(self.ports)}
+            per_host = len(self.ports)
+            for r in results:
+                h = hosts.index_of(r.address.packed)
+                k = port_at.get(r.port)
+                if h is not None and k is not None:
+                    extra.append(h * per_host + k)
+        return self.order.resume_point(itertools.chain(self.undecided(), extra))
+
+
 @attrs.define
 class _Run:
     """Book-keeping of one scan run: options, results, statistics."""
@@ -236,6 +276,7 @@ class _Run:
     phase_total: int = 0
     counter: Callable[[], int] | None = None
     sent: Callable[[], int] | None = None
+    resume: _Resume | None = None
     version: VersionOptions | None = None
 
     def enter(
@@ -244,10 +285,12 @@ class _Run:
         total: int,
         counter: Callable[[], int],
         sent: Callable[[], int] | None = None,
+        resume: _Resume | None = None,
     ) -> None:
         """Start a phase of ``total`` probes whose decided count ``counter`` reports (and
-        ``sent`` the packets it has sent so far)."""
+        ``sent`` the packets it has sent so far, ``resume`` its resume point)."""
         self.phase, self.phase_total, self.counter, self.sent = phase, total, counter, sent
+        self.resume = resume
         self.phase_started = time.monotonic()
 
     def leave(self) -> None:
@@ -259,13 +302,20 @@ class _Run:
         done = self.counter() if self.counter is not None else 0
         self.counter = lambda: done
         self.sent = None
+        if self.resume is not None:
+            self.resume.freeze()
+
+    def resume_point(self, unconsumed: Iterable[object]) -> int | None:
+        """The current phase's resume point, with results the consumer has not taken."""
+        return self.resume(unconsumed) if self.resume is not None else None
 
     def progress(self) -> ScanProgress:
         """The current phase's progress."""
         done = self.counter() if self.counter is not None else 0
         elapsed = time.monotonic() - self.phase_started
         sent = self.packets_sent + (self.sent() if self.sent is not None else 0)
-        return ScanProgress(self.phase, done, self.phase_total, elapsed, sent)
+        resume = self.resume() if self.resume is not None else None
+        return ScanProgress(self.phase, done, self.phase_total, elapsed, sent, resume)
 
     def add_host(self, result: HostResult) -> None:
         if result.address not in self.hosts:
@@ -372,7 +422,7 @@ async def _discover(
             src_ports=reservation.ports,
             emit=emit,
             ttl=64 if opts.ttl is None else opts.ttl,
-            order=_order(len(hosts) * len(probes), opts, shard=False)[0],
+            order=iter(_order(len(hosts) * len(probes), opts, shard=False)[0]),
             timing=opts.timing,
             rate=_rate(opts),
         )
@@ -434,17 +484,24 @@ async def _port_scan(
     opts = run.opts
     if not hosts or not ports:
         return []
-    order, expected = _order(len(hosts) * len(ports), opts, shard=shard)
+    order, expected = _order(len(hosts) * len(ports), opts, shard=shard, resume=True)
     if kind == "connect":
 
         def started(scan: ConnectScan) -> None:
-            run.enter("connect scan", expected, lambda: scan.decided)
+            resume = _Resume(order, hosts, ports, scan.undecided_taken)
+            # with version detection, open ports reach the consumer later: no resume point
+            run.enter(
+                "connect scan",
+                expected,
+                lambda: scan.decided,
+                resume=resume if run.version is None else None,
+            )
 
         try:
             return await run_connect_scan(
                 hosts,
                 ports,
-                order,
+                iter(order),
                 timing=opts.timing,
                 concurrency=opts.connect_concurrency,
                 emit=emit,
@@ -468,7 +525,7 @@ async def _port_scan(
             src_ports=reservation.ports,
             emit=emit or _ignore,
             ttl=64 if opts.ttl is None else opts.ttl,
-            order=order,
+            order=iter(order),
             expected=expected,
             timing=opts.timing,
             rate=_rate(opts),
@@ -479,6 +536,7 @@ async def _port_scan(
             scanner.expected,
             lambda: scanner.n_decided,
             lambda: scanner.packets_sent,
+            _Resume(order, hosts, ports, scanner.undecided_taken) if run.version is None else None,
         )
         await _run_raw(run, scanner, what)
     finally:
@@ -692,6 +750,8 @@ def ping_scan(
     timestamp) or ``probes``; without, a TCP connect to ports 80 and 443.
     """
     run = _make_run(options, option_kw, ("ping",), None, resolve_names, dns_servers)
+    if run.opts.resume_from is not None:
+        raise OptionsError("resume_from resumes a port scan's probe order, not a ping scan's")
 
     async def go(emit: Emit[HostResult] | None) -> ScanReport:
         return await _execute(
@@ -707,7 +767,7 @@ def ping_scan(
             args="ping_scan",
         )
 
-    return ScanHandle(go, run.progress)
+    return ScanHandle(go, run.progress, run.resume_point)
 
 
 def _port_scan_handle(
@@ -740,6 +800,17 @@ def _port_scan_handle(
     if version is not None:
         types += ("version",)
     run = _make_run(options, option_kw, types, port_list, resolve_names, dns_servers)
+    if run.opts.resume_from is not None:
+        if discovery:
+            raise OptionsError(
+                "resume_from resumes a port scan without host discovery (skip_discovery=True,"
+                " -Pn): with it the hosts found up, and so the probe order, could differ"
+            )
+        if len(kinds) != 1:
+            raise OptionsError(
+                f"resume_from resumes the probe order of one scan type, not of {len(kinds)}"
+                f" ({', '.join(kinds)})"
+            )
     run.version = version
 
     async def go(emit: Emit[Any] | None) -> ScanReport:
@@ -756,7 +827,7 @@ def _port_scan_handle(
             args=name,
         )
 
-    return ScanHandle(go, run.progress)
+    return ScanHandle(go, run.progress, run.resume_point)
 
 
 def connect_scan(
@@ -899,7 +970,7 @@ def version_scan(
             merged = run.report(report.args or "version_scan")
             return attrs.evolve(merged, ports=report.ports, stats=report.stats)
 
-        return ScanHandle(go, run.progress)
+        return ScanHandle(go, run.progress, run.resume_point)
     if targets is None:
         raise OptionsError("version_scan needs targets when it is given ports, not a report")
     kind: ScanType = scan_type or ("syn" if netutil.has_raw_privilege() else "connect")

@@ -306,7 +306,8 @@ _VALUE_OPTIONS = frozenset(
         "--min-rtt-timeout", "--max-rtt-timeout", "--initial-rtt-timeout", "--host-timeout",
         "--scan-delay", "--max-scan-delay", "--min-parallelism", "--max-parallelism", "-g",
         "--source-port", "-S", "-e", "--ttl", "-oN", "-oX", "-oG", "-oA", "-oJ",
-        "--stats-every", "--seed", "--shard", "--stylesheet", "--version-intensity",
+        "--stats-every", "--seed", "--shard", "--resume-from", "--stylesheet",
+        "--version-intensity",
         "--versiondb",
     }
 )  # fmt: skip
@@ -351,6 +352,7 @@ TIMING AND PERFORMANCE (<time>: seconds, or 500ms, 2s, 1m, 1h):
   --scan-delay/--max-scan-delay <time>: delay between probes
   --min-parallelism/--max-parallelism <n>: probe parallelism bounds
   --seed <n>: seed the probe order (reproducible runs);  --shard <i/n>: scan slice i of n
+  --resume-from <n>: start the port scan at this position of its order (with -Pn, --seed)
 PACKETS:
   -S <address>: source address;  -e <iface>: interface;  -g/--source-port <port>
   --ttl <value>: IP time-to-live
@@ -416,6 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
     a("-e", dest="interface", type=_interface)
     a("--ttl", type=_int_in(0, 255, "TTL"))
     a("--seed", type=_seed)
+    a("--resume-from", dest="resume_from", type=_int_in(0, None, "position"))
     a("--shard", type=_shard)
     for flag in ("-oN", "-oX", "-oG", "-oA", "-oJ"):
         a(flag, dest="o" + flag[2], metavar="FILE")
@@ -546,7 +549,7 @@ def _scan_options(ns: argparse.Namespace) -> ScanOptions:
         "min_rate", "max_rate", "max_retries", "min_rtt_timeout", "max_rtt_timeout",
         "initial_rtt_timeout", "host_timeout", "scan_delay", "max_scan_delay",
         "min_parallelism", "max_parallelism", "source_port", "source_address", "interface",
-        "ttl", "seed",
+        "ttl", "seed", "resume_from",
     ):  # fmt: skip
         value = getattr(ns, name)
         if value is not None:

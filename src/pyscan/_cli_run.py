@@ -377,6 +377,7 @@ class Session:
             if not self.interrupted:
                 raise
             _uncancel()
+            self._resume_note()
             return self._abort("interrupted", EXIT_INTERRUPTED)
         except PyscanError as exc:
             self._abort(str(exc), 1 if isinstance(exc, ScanError) else 2)
@@ -512,6 +513,17 @@ class Session:
         for addr in rest:
             self._write(addr)
         self._flush()
+
+    def _resume_note(self) -> None:
+        """After an interrupt: where a rerun can take the port scan up (when it can)."""
+        point = self.handle.progress().resume_from if self.handle is not None else None
+        opts = self.cfg.options
+        reproducible = opts.seed is not None or opts.shard is not None or not opts.randomize_ports
+        if point is None or not reproducible or not self.cfg.skip_discovery:
+            return
+        if len(self.cfg.kinds) != 1:
+            return
+        self.note(f"note: to resume, run the same scan with --resume-from {point}")
 
     def _abort(self, why: str, code: int) -> int:
         """Write what is known so far to every output, with an error footer."""

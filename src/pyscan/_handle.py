@@ -9,8 +9,9 @@ iterates) cancels the scan, and the scan's own cleanup closes every socket it op
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
-from collections.abc import AsyncIterator, Callable, Coroutine, Generator
+from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Iterable
 from typing import Any, Generic, TypeVar
 
 import attrs
@@ -34,6 +35,12 @@ class ScanProgress:
     total: int
     elapsed: float
     packets_sent: int = 0
+    #: Where a run that stopped now could be resumed (``resume_from=``, with the same
+    #: targets, ports, scan type, ``seed`` and ``shard``) without missing a probe: the first
+    #: position of the port scan's probe order whose probe is not decided yet, or whose
+    #: result an iterating consumer has not taken yet. ``None`` outside a port scan phase,
+    #: and with version detection (open ports reach the consumer after it).
+    resume_from: int | None = None
 
     @property
     def fraction(self) -> float:
@@ -60,15 +67,22 @@ class ScanHandle(Generic[T]):
         self,
         run: Callable[[Emit[T] | None], Coroutine[Any, Any, ScanReport]],
         progress: Callable[[], ScanProgress] | None = None,
+        resume: Callable[[Iterable[Any]], int | None] | None = None,
     ) -> None:
         self._run = run
         self._progress = progress
+        # the resume point counting results decided but not yet taken by the iterator
+        self._resume = resume
         self._task: asyncio.Task[ScanReport] | None = None
-        self._queue: asyncio.Queue[Any] | None = None
+        # results decided and not yet taken by the iterator, and its wake-up
+        self._queue: collections.deque[Any] | None = None
+        self._arrived: asyncio.Event | None = None
 
     def _emit(self, item: T) -> None:
         if self._queue is not None:
-            self._queue.put_nowait(item)
+            self._queue.append(item)
+            assert self._arrived is not None
+            self._arrived.set()
 
     def start(self) -> asyncio.Task[ScanReport]:
         """Start the scan now (in the running loop) and return its task."""
@@ -92,7 +106,11 @@ class ScanHandle(Generic[T]):
         """A snapshot of the scan's progress (phase ``"idle"`` before it starts)."""
         if self._progress is None or self._task is None:
             return ScanProgress("idle", 0, 0, 0.0)
-        return self._progress()
+        progress = self._progress()
+        if progress.resume_from is not None and self._queue and self._resume is not None:
+            # results the iterator has not taken (it stopped, or is behind) are not done
+            progress = attrs.evolve(progress, resume_from=self._resume(list(self._queue)))
+        return progress
 
     def cancel(self) -> None:
         """Stop the scan; awaiting the handle afterwards raises CancelledError."""
@@ -112,13 +130,22 @@ class ScanHandle(Generic[T]):
     async def _iterate(self) -> AsyncIterator[T]:
         if self._task is not None:
             raise RuntimeError("iterate a scan before awaiting it: its results are gone")
-        queue: asyncio.Queue[Any] = asyncio.Queue()
-        self._queue = queue
+        queue: collections.deque[Any] = collections.deque()
+        arrived = asyncio.Event()
+        self._queue, self._arrived = queue, arrived
+
+        def finished(_task: object) -> None:
+            queue.append(_DONE)
+            arrived.set()
+
         task = self.start()
-        task.add_done_callback(lambda _t: queue.put_nowait(_DONE))
+        task.add_done_callback(finished)
         try:
             while True:
-                item = await queue.get()
+                while not queue:
+                    arrived.clear()
+                    await arrived.wait()
+                item = queue.popleft()
                 if item is _DONE:
                     break
                 yield item

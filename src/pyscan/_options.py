@@ -158,7 +158,12 @@ class ScanOptions:
     ``os.urandom`` at scan start), ``shard`` as ``(index, count)`` with
     ``0 <= index < count`` (this run scans the ``index``-th of ``count`` disjoint slices),
     ``randomize_hosts`` (nmap's ``--randomize-hosts``, off by default) and
-    ``randomize_ports`` (on by default; nmap's ``-r`` turns it off).
+    ``randomize_ports`` (on by default; nmap's ``-r`` turns it off). ``resume_from``
+    starts a port scan at that position of its probe order (the shard's, with ``shard``),
+    as :attr:`ScanProgress.resume_from <pyscan.ScanProgress.resume_from>` of an earlier run
+    gave it: with the same targets, ports, scan type, ``seed`` and ``shard``, and without
+    host discovery (the hosts found up could differ). The order must be reproducible:
+    ``seed`` given, or ``shard`` (shards share a fixed order), or ``randomize_ports=False``.
 
     Raises :class:`~pyscan.errors.OptionsError` on out-of-range or contradictory values.
     """
@@ -184,6 +189,7 @@ class ScanOptions:
     shard: tuple[int, int] | None = attrs.field(default=None, validator=_shard)
     randomize_hosts: bool = attrs.field(default=False, validator=_bool)
     randomize_ports: bool = attrs.field(default=True, validator=_bool)
+    resume_from: int | None = attrs.field(default=None, validator=_int_range(0, None))
 
     def __attrs_post_init__(self) -> None:
         def conflict(low_name: str, low: float, high_name: str, high: float, what: str) -> None:
@@ -206,6 +212,16 @@ class ScanOptions:
         if self.min_parallelism is not None and self.max_parallelism is not None:
             conflict(
                 "min_parallelism", self.min_parallelism, "max_parallelism", self.max_parallelism, ""
+            )
+        if (
+            self.resume_from is not None
+            and self.seed is None
+            and self.shard is None
+            and self.randomize_ports
+        ):
+            raise OptionsError(
+                "resume_from needs the probe order of the run it resumes: give the same seed "
+                "(or shard, or randomize_ports=False)"
             )
 
     def resolved(self) -> ResolvedOptions:
@@ -278,6 +294,7 @@ class ScanOptions:
             shard=self.shard,
             randomize_hosts=self.randomize_hosts,
             randomize_ports=self.randomize_ports,
+            resume_from=self.resume_from,
         )
 
 
@@ -302,3 +319,4 @@ class ResolvedOptions:
     shard: tuple[int, int] | None
     randomize_hosts: bool
     randomize_ports: bool
+    resume_from: int | None = None

@@ -352,3 +352,31 @@ def test_real_session_subprocess(tcp_open: int) -> None:
     assert "pyscan scan report for localhost (127.0.0.1)\n" in proc.stdout
     assert f"{tcp_open}/tcp " in proc.stdout
     assert DONE.search(proc.stdout)
+
+
+def test_an_interrupted_scan_says_where_to_resume(tmp_path: Path) -> None:
+    jl = tmp_path / "r.jsonl"
+    argv = [sys.executable, "-m", "pyscan", "-sT", "-Pn", "-n", "--seed", "5", "-p1-65535",
+            "--max-rate", "500", "-oJ", str(jl), "127.0.0.1"]  # fmt: skip
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not (jl.exists() and jl.stat().st_size):
+        time.sleep(0.05)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    found = re.search(r"pyscan: note: to resume, run the same scan with --resume-from (\d+)\n", err)
+    assert found, err
+    point = int(found.group(1))
+    lines = [json.loads(ln) for ln in jl.read_text().splitlines()]
+    decided = len(lines[1]["ports"])
+    assert 0 < point <= decided < 65535  # everything before the point was written out
+    # without a reproducible order (no --seed) there is nothing to say
+    proc = subprocess.Popen(argv[:6] + argv[8:], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)  # fmt: skip
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "--resume-from" not in err

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import attrs
@@ -132,9 +132,12 @@ def port_run(
     *,
     order_seed: int | None = 1,
     src_ports: Sequence[int] = SRC_PORTS,
+    order: Iterator[int] | None = None,
+    expected: int | None = None,
     **opts: Any,
 ) -> Run:
-    """A SYN (``kind="syn"``) or UDP scanner of ``targets x ports`` over ``net``."""
+    """A SYN (``kind="syn"``) or UDP scanner of ``targets x ports`` over ``net`` (probe
+    order: ``order``, or a shuffle seeded with ``order_seed``)."""
     clock = ManualClock()
     run = Run(None, net, clock)
     cls = SynScanner if kind == "syn" else UdpScanner
@@ -145,7 +148,8 @@ def port_run(
         sources=source_for,
         src_ports=list(src_ports),
         emit=run.emit,
-        order=_order(len(targets) * len(ports), order_seed),
+        order=_order(len(targets) * len(ports), order_seed) if order is None else order,
+        expected=expected,
         timing=timing(**opts),
         rate=rate(**opts),
         **extra,

@@ -28,7 +28,7 @@ from pyscan._core.timing import TimingParams, TimingTemplate
 from pyscan._io import connect as connect_mod
 from pyscan._io.connect import ConnectScan, run_connect_scan
 from pyscan._models import IPAddress, PortResult, PortState, ReasonKind
-from pyscan._specs.permutation import Permutation
+from pyscan._specs.permutation import Permutation, ProbeOrder
 
 LOCAL = ipaddress.ip_address("127.0.0.1")
 T4 = TimingTemplate.get(4).params()
@@ -580,3 +580,62 @@ async def test_helper_thread_is_not_fed_while_connects_stay_in_progress(
     assert len(results) == len(silents)
     assert bursts.connected == 2  # the two queued at the start
     assert bursts.probes == 20
+
+
+async def test_undecided_probes_are_known_at_every_turn_and_after_a_close(
+    silent: Silent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The resume point rests on this: the probes taken from the order and not decided are
+    # exactly those in progress, waiting for a try, or in the helper's bursts.
+    monkeypatch.setattr(connect_mod, "HELPER_MIN", 100)
+    monkeypatch.setattr(connect_mod, "BURST", 32)
+    ports = [silent.port, *_free_ports(600)]
+    order = ProbeOrder(Permutation(len(ports), 8))
+    checked = 0
+    scans: list[ConnectScan] = []
+
+    def decided(scan: ConnectScan) -> set[int]:
+        assert scan._by_index is not None
+        made = {i for i, r in enumerate(scan._by_index) if r is not None}
+        return made | set(scan._closed_later or ())
+
+    def check(scan: ConnectScan) -> None:
+        nonlocal checked
+        taken = {Permutation(len(ports), 8).at(p) for p in range(order.given)}
+        assert set(scan.undecided_taken()) == taken - decided(scan)
+        checked += 1
+
+    def started(scan: ConnectScan) -> None:
+        scans.append(scan)
+        loop = asyncio.get_running_loop()
+
+        def watch() -> None:
+            check(scan)
+            if not scan.finished.done():
+                # not call_soon: a loop that never idles would starve the helper of the GIL
+                loop.call_later(0.002, watch)
+
+        loop.call_soon(watch)
+
+    task = asyncio.ensure_future(
+        run_connect_scan(
+            [LOCAL],
+            ports,
+            order,
+            timing=_timing(initial_rtt_timeout=5.0, max_rtt_timeout=5.0),
+            concurrency=64,
+            emit=None,
+            started=started,
+        )
+    )
+    await asyncio.sleep(0.3)  # every closed port is done; the silent one waits 5 s
+    (scan,) = scans
+    assert checked > 5
+    assert order.given == len(ports)
+    assert list(scan.undecided_taken()) == [ports.index(silent.port)]
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # closed: the silent port's probe is still known as undecided
+    assert list(scan.undecided_taken()) == [ports.index(silent.port)]
+    assert order.resume_point(scan.undecided_taken()) == order.position(ports.index(silent.port))

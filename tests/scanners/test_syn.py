@@ -11,6 +11,7 @@ import pytest
 
 from pyscan._models import IPAddress, PortState, ReasonKind
 from pyscan._scanners._common import Cookie
+from pyscan._specs.permutation import Permutation, ProbeOrder
 from pyscan._wire.packet import build_tcp_packet, parse_packet
 from pyscan._wire.tcp import TCPFlags
 from pyscan.testing.fakenet import (
@@ -300,3 +301,67 @@ def test_many_hosts_interleave_and_finish() -> None:
     assert len(run.results) == 120
     assert sum(r.state is PortState.OPEN for r in run.results) == 40
     assert len(net.probes) == 120
+
+
+class _InterruptedError(Exception):
+    pass
+
+
+@pytest.mark.parametrize(
+    ("loss", "delay"),
+    [(0.0, 0.0), (0.2, 0.0), (0.0, 0.02)],
+    ids=["clean", "lossy", "scan-delay"],
+)
+@pytest.mark.parametrize("stop_at", [3, 12, 40])
+def test_resume_point_and_a_resumed_run_decide_every_probe(
+    loss: float, delay: float, stop_at: int
+) -> None:
+    # A scan is interrupted after ``stop_at`` polls; a second scanner resumes its probe
+    # order at the first scan's resume point. Together they decide every probe, each as the
+    # truth says; before the point, every probe was decided by the first run. (Losses send
+    # probes back for retries; a scan delay parks probes taken from the order.)
+    hosts = [*truth4(), target(5)]
+    total = len(hosts) * len(PORTS)
+    perm = Permutation(total, 99)
+    first = ProbeOrder(perm)
+    net = FakeNetwork(truth4(), delay=0.01, loss=loss, seed=stop_at)
+    run1 = port_run("syn", net, hosts, PORTS, order=first, max_retries=2, scan_delay=delay)
+    points: list[int] = []
+    polls = 0
+
+    def check(_now: float, _sent: list[tuple[int, int]]) -> None:
+        nonlocal polls
+        decided = run1.scanner.is_decided
+        taken = {perm.at(p) for p in range(first.given)}
+        assert set(run1.scanner.undecided_taken()) == {i for i in taken if not decided(i)}
+        point = first.resume_point(run1.scanner.undecided_taken())
+        # exactly the first position taken and not decided (all taken and decided: given)
+        lowest = (p for p in range(first.given) if not decided(perm.at(p)))
+        assert point == next(lowest, first.given)
+        assert not points or point >= points[-1]  # it only moves on
+        points.append(point)
+        polls += 1
+        if polls == stop_at:
+            raise _InterruptedError
+
+    with pytest.raises(_InterruptedError):
+        run_scanner(run1.scanner, net, run1.clock, max_time=3000, batch=16, after_poll=check)
+    point = points[-1]
+    assert 0 < point < total  # interrupted mid-way, with probes decided and left
+    second = ProbeOrder(perm, start=point)
+    net2 = FakeNetwork(truth4(), delay=0.01, loss=loss, seed=stop_at + 1)
+    run2 = port_run("syn", net2, hosts, PORTS, order=second, expected=second.size, max_retries=2)
+    run_scanner(run2.scanner, net2, run2.clock, max_time=3000)
+    assert run2.scanner.n_decided == total - point
+    before = {perm.at(p) for p in range(point)}
+    merged = {}
+    for r in run1.results:
+        index = hosts.index(r.address) * len(PORTS) + PORTS.index(r.port)
+        if index in before:
+            merged[(r.address, r.port)] = r
+    for r in run2.results:
+        merged[(r.address, r.port)] = r
+    assert len(merged) == total
+    if loss == 0.0:  # with loss, a silenced answer is a fair "filtered"
+        for (addr, port), result in merged.items():
+            assert (result.state, result.reason) == expected_syn(net, addr, port)

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import abc
 import heapq
+import itertools
 import math
 from array import array
 from collections import deque
@@ -183,6 +184,14 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
     def is_decided(self, index: int) -> bool:
         """Whether probe ``index`` has its final outcome."""
         return bool(self._decided[index >> 3] >> (index & 7) & 1)
+
+    def undecided_taken(self) -> Iterator[int]:
+        """The probes taken from the order and not decided yet: sent (in flight, or waiting
+        for a retry or on the bench) or parked behind their host's window or scan delay.
+        (A fresh probe goes straight from the order to one of these, or is decided.)"""
+        decided = self._decided
+        pools = itertools.chain(self._times, self._ready, self._bench, *self._parked.values())
+        return (i for i in pools if not decided[i >> 3] >> (i & 7) & 1)
 
     @property
     def in_flight(self) -> int:

@@ -318,6 +318,8 @@ class ConnectScan:
         self._use_helper = helper and total >= HELPER_MIN
         self._helper: _Helper | None = None
         self._lent = 0  # room for connects in progress lent to the helper's bursts
+        self._helping: collections.deque[list[int]] = collections.deque()  # its bursts' probes
+        self._left: list[int] | None = None  # undecided probes when the scan was closed
         # whether the last burst's connects were mostly decided within the call: only then
         # is a second thread's connect worth it (a far target's connect is a moment's work
         # for the kernel, and the helper would hand most of its burst back)
@@ -351,6 +353,18 @@ class ConnectScan:
                 store(index, PortResult(address, "tcp", ports[k], _CLOSED, _REFUSED))
         del later[left:]  # in place: a burst may still hold the array
         return left
+
+    def undecided_taken(self) -> Iterator[int]:
+        """The probes taken from the order and not decided yet: connects in progress, tries
+        waiting (retries, and probes handed back by the helper), the helper's bursts (as
+        they were when the scan was closed, once it is)."""
+        if self._left is not None:
+            return iter(self._left)
+        return itertools.chain(
+            (entry[1] for entry in self._pending.values()),
+            (index for index, _ in self._retries),
+            itertools.chain.from_iterable(self._helping),
+        )
 
     def _store_in_order(self, _index: int, result: PortResult) -> None:
         self._in_order.append(result)
@@ -448,6 +462,7 @@ class ConnectScan:
             # the rest): its share of descriptors, at least one
             share = max(1, room // 2)
             self._lent += share
+            self._helping.append(indexes)
             helper.submit(indexes, share)
 
     def _from_helper(self) -> None:
@@ -463,6 +478,7 @@ class ConnectScan:
         for burst in bursts:
             helper.outstanding -= 1
             self._lent -= burst.share
+            self._helping.popleft()  # the helper does its bursts in turn
             self._take_burst(burst)
         if self.rate is None and self._fast and not self._retries and self._room():
             self._feed_helper()
@@ -763,6 +779,7 @@ class ConnectScan:
         if self._closed:
             return
         self._closed = True
+        self._left = list(self.undecided_taken())  # for the resume point, past the close
         if self._helper is not None:
             self._helper.stop()
             for burst in self._helper.take():  # finished, never taken: their sockets
