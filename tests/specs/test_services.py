@@ -7,6 +7,7 @@ import random
 import re
 import shutil
 import subprocess
+import tempfile
 from importlib import resources
 from pathlib import Path
 
@@ -175,6 +176,68 @@ def test_junk_only_raises_services_file_error(text: str) -> None:
     except ServicesFileError:
         return
     ServicesTable.from_entries(entries, source="junk")
+
+
+def _loaded_both_ways(path: Path) -> tuple[object, object]:
+    """``services_from_nmap`` (one pass over the file when it is well-formed) and the line by
+    line parse, each as a table or the error it raised."""
+    results: list[object] = []
+    for load in (
+        lambda: services_from_nmap(path),
+        lambda: ServicesTable.from_entries(
+            parse_nmap_services(path.read_bytes(), str(path)), source=str(path)
+        ),
+    ):
+        try:
+            table = load()
+        except ServicesFileError as exc:
+            results.append(str(exc))
+        else:
+            results.append(
+                (
+                    table.source,
+                    len(table),
+                    list(table),
+                    [table.top(p) for p in ("tcp", "udp", "sctp")],
+                    [table.named(p) for p in ("tcp", "udp", "sctp")],
+                    [table.entry(port) for port in range(70)],
+                )
+            )
+    return results[0], results[1]
+
+
+@given(
+    _rows,
+    st.sampled_from(["\t", " ", " \t "]),
+    st.lists(
+        st.sampled_from(
+            ["", "# c", "   ", "bad\t1/tcp", "x\t1/tcp\t1.5", "x 2/tcp 0.1\r", "x\t1/ddp\t0"]
+        ),
+        max_size=3,
+    ),
+)
+def test_loading_a_file_in_one_pass_equals_parsing_it_line_by_line(
+    rows: list[tuple[str, int, str, int, str]], sep: str, extra: list[str]
+) -> None:
+    lines = [
+        f"{name}{sep}{port}/{proto}{sep}{freq / 10**6:.6f}{comment}"
+        for name, port, proto, freq, comment in rows
+    ]
+    for i, line in enumerate(extra):  # blank, comment and malformed lines in between
+        lines.insert((i * 7) % (len(lines) + 1), line)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "nmap-services"
+        path.write_text("\n".join(lines) + "\n")
+        fast, slow = _loaded_both_ways(path)
+    assert fast == slow
+
+
+def test_a_table_works_out_its_orders_only_when_asked() -> None:
+    table = ServicesTable.from_entries(parse_nmap_services(SAMPLE, "sample"), source="sample")
+    assert table.name(22) is not None
+    assert table._lazy == {}  # naming ports needs no ranking
+    assert table.top("tcp")
+    assert "ranks" in table._lazy
 
 
 # --- embedded table ----------------------------------------------------------------------
