@@ -176,6 +176,9 @@ class Session:
     user_names: dict[IPAddress, str] = attrs.field(factory=dict)
     hosts: dict[IPAddress, HostResult] = attrs.field(factory=dict)
     ports: dict[IPAddress, list[PortResult]] = attrs.field(factory=dict)
+    # the last result's address and its list in ``ports`` (results come host by host)
+    _last_address: IPAddress | None = None
+    _last_ports: list[PortResult] | None = None
     remaining: dict[IPAddress, int] = attrs.field(factory=dict)
     written: set[IPAddress] = attrs.field(factory=set)
     #: Finished hosts waiting for an earlier target to finish (output is in target order).
@@ -434,7 +437,13 @@ class Session:
 
     def _port(self, result: PortResult) -> None:
         addr = result.address
-        self.ports.setdefault(addr, []).append(result)
+        if addr is self._last_address:  # a scanner's results of a host share its address
+            assert self._last_ports is not None
+            self._last_ports.append(result)
+        else:
+            self._last_address = addr
+            self._last_ports = self.ports.setdefault(addr, [])
+            self._last_ports.append(result)
         if addr in self.remaining:
             self.remaining[addr] -= 1
             if self.remaining[addr] == 0:

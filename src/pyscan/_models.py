@@ -212,10 +212,17 @@ class HostResult:
         self, protocol: Protocol | None = None, state: PortState | None = None
     ) -> tuple[PortResult, ...]:
         """The ports of one protocol and/or state, in port order."""
+        # filtered first: of a full port scan's 65,535, few are open
         return tuple(
-            p
-            for p in sorted(self.ports, key=_port_key)
-            if (protocol is None or p.protocol == protocol) and (state is None or p.state is state)
+            sorted(
+                (
+                    p
+                    for p in self.ports
+                    if (protocol is None or p.protocol == protocol)
+                    and (state is None or p.state is state)
+                ),
+                key=_port_key,
+            )
         )
 
     def open_ports(self) -> tuple[PortResult, ...]:

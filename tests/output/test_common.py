@@ -14,6 +14,11 @@ from pyscan._models import Hostname, HostResult, HostStatus, PortState, ReasonKi
 from pyscan.errors import OptionsError
 from pyscan.output import OutputOptions
 from pyscan.output._common import (
+    _STATE_NUMBER,
+    ExtraPorts,
+    HostView,
+    ReasonGroup,
+    _is_ignored,
     ctime,
     display_name,
     escape_unprintable,
@@ -115,6 +120,57 @@ def test_reason_groups_sorted_by_size() -> None:
         ("no-response", "udp", 5),
     ]
     assert view.all_ignored
+
+
+def _reference_view(host: HostResult, options: OutputOptions) -> HostView:
+    """host_view as first written (sort everything, then fold): the reference."""
+    order = {"tcp": 0, "udp": 1, "sctp": 2}
+    ranked = sorted(host.ports, key=lambda p: (order.get(p.protocol, 9), p.port))
+    counts: dict[PortState, int] = {}
+    for p in ranked:
+        counts[p.state] = counts.get(p.state, 0) + 1
+    ignored = [s for s, n in counts.items() if _is_ignored(s, n, options)]
+    ignored.sort(key=lambda s: (-counts[s], _STATE_NUMBER[s]))
+    extras = []
+    for state in ignored:
+        groups: dict[tuple[str, str], list[int]] = {}
+        for p in ranked:
+            if p.state is state:
+                groups.setdefault((p.reason.kind.value, p.protocol), []).append(p.port)
+        ordered = sorted(groups.items(), key=lambda kv: -len(kv[1]))
+        extras.append(
+            ExtraPorts(
+                state,
+                counts[state],
+                tuple(ReasonGroup(r, proto, tuple(nums)) for (r, proto), nums in ordered),
+            )
+        )
+    skip = set(ignored)
+    return HostView(tuple(extras), tuple(p for p in ranked if p.state not in skip), len(ranked))
+
+
+@given(
+    st.dictionaries(
+        st.tuples(st.sampled_from(["tcp", "udp", "sctp"]), st.integers(1, 400)),
+        st.tuples(
+            st.sampled_from(list(PortState)),
+            st.sampled_from([ReasonKind.NO_RESPONSE, ReasonKind.RESET, ReasonKind.HOST_UNREACH]),
+        ),
+        max_size=300,
+    ),
+    st.integers(0, 3),
+    st.booleans(),
+)
+def test_host_view_folds_as_the_reference_does(
+    table: dict[tuple[str, int], tuple[PortState, ReasonKind]], verbose: int, open_only: bool
+) -> None:
+    result = [
+        port(A, number, state, kind, protocol=proto)  # type: ignore[arg-type]
+        for (proto, number), (state, kind) in table.items()
+    ]
+    host = HostResult(A, HostStatus.UP, ports=tuple(result))  # in no particular order
+    options = OutputOptions(verbose=verbose, open_only=open_only)
+    assert host_view(host, options) == _reference_view(host, options)
 
 
 @pytest.mark.parametrize(

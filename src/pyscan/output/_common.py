@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+import operator
 from collections.abc import Callable, Iterable
 from typing import Protocol as _TypingProtocol
 from typing import TypeAlias
@@ -60,6 +61,7 @@ _STATE_NUMBER = {
 }
 _MAYBE_OPEN = frozenset({PortState.OPEN, PortState.OPEN_FILTERED, PortState.UNFILTERED})
 _PROTO_ORDER = {"tcp": 0, "udp": 1, "sctp": 2}
+_STATE_OF = operator.attrgetter("state")
 
 # scaninfo type -> protocol (nmap's scan_types); anything else (ping, list, version) has none.
 SCAN_TYPE_PROTOCOL = {
@@ -247,21 +249,47 @@ def _is_ignored(state: PortState, count: int, options: OutputOptions) -> bool:
     return count > limit
 
 
+def _view_key(p: PortResult) -> tuple[int, int]:
+    return (_PROTO_ORDER.get(p.protocol, 9), p.port)
+
+
 def host_view(host: HostResult, options: OutputOptions) -> HostView:
-    """Fold ``host``'s ports the way nmap does (see the module docstring)."""
-    ports = sorted(host.ports, key=lambda p: (_PROTO_ORDER.get(p.protocol, 9), p.port))
+    """Fold ``host``'s ports the way nmap does (see the module docstring).
+
+    One pass over the ports: a full port scan has 65,535, so the folded ones are only
+    counted and grouped (their port numbers sorted as numbers), and only the few shown are
+    sorted as results.
+    """
     counts: dict[PortState, int] = {}
-    for p in ports:
-        counts[p.state] = counts.get(p.state, 0) + 1
+    for state in map(_STATE_OF, host.ports):
+        counts[state] = counts.get(state, 0) + 1
     ignored = [s for s, n in counts.items() if _is_ignored(s, n, options)]
     ignored.sort(key=lambda s: (-counts[s], _STATE_NUMBER[s]))
+    if not ignored:
+        return HostView((), tuple(sorted(host.ports, key=_view_key)), len(host.ports))
+    folded: dict[PortState, dict[tuple[str, str], list[int]]] = {s: {} for s in ignored}
+    shown: list[PortResult] = []
+    for p in host.ports:
+        groups = folded.get(p.state)
+        if groups is None:
+            shown.append(p)
+            continue
+        key = (p.reason.kind.value, p.protocol)
+        nums = groups.get(key)
+        if nums is None:
+            groups[key] = [p.port]
+        else:
+            nums.append(p.port)
     extras = []
     for state in ignored:
-        groups: dict[tuple[str, str], list[int]] = {}
-        for p in ports:
-            if p.state is state:
-                groups.setdefault((p.reason.kind.value, p.protocol), []).append(p.port)
-        ordered = sorted(groups.items(), key=lambda kv: -len(kv[1]))
+        groups = folded[state]
+        for nums in groups.values():
+            nums.sort()
+        # biggest group first; ties in port order (protocol first) of their first port
+        ordered = sorted(
+            groups.items(),
+            key=lambda kv: (-len(kv[1]), _PROTO_ORDER.get(kv[0][1], 9), kv[1][0]),
+        )
         extras.append(
             ExtraPorts(
                 state,
@@ -269,9 +297,7 @@ def host_view(host: HostResult, options: OutputOptions) -> HostView:
                 tuple(ReasonGroup(r, proto, tuple(nums)) for (r, proto), nums in ordered),
             )
         )
-    skip = set(ignored)
-    shown = tuple(p for p in ports if p.state not in skip)
-    return HostView(tuple(extras), shown, len(ports))
+    return HostView(tuple(extras), tuple(sorted(shown, key=_view_key)), len(host.ports))
 
 
 # -- names ------------------------------------------------------------------------------------
