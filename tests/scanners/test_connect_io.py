@@ -639,3 +639,49 @@ async def test_undecided_probes_are_known_at_every_turn_and_after_a_close(
     # closed: the silent port's probe is still known as undecided
     assert list(scan.undecided_taken()) == [ports.index(silent.port)]
     assert order.resume_point(scan.undecided_taken()) == order.position(ports.index(silent.port))
+
+
+async def test_an_emit_that_raises_on_a_helper_burst_leaves_no_socket_open(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The helper's bursts hold sockets of connects still in progress (full accept queues);
+    # the consumer fails on a result of such a burst: every socket is closed all the same.
+    monkeypatch.setattr(connect_mod, "HELPER_MIN", 10)
+    monkeypatch.setattr(connect_mod, "BURST", 16)
+    bursts = _Bursts(monkeypatch)
+    silents = [Silent() for _ in range(20)]
+    gc.collect()
+    fds_before = _open_fds()
+    taken = 0
+    take = ConnectScan._take_burst
+
+    def failing(self: ConnectScan, burst: Any) -> None:
+        nonlocal taken
+        taken += 1
+        if burst.others:
+            self.emit = _raise  # the consumer fails on this burst's results
+        take(self, burst)
+
+    def _raise(_result: PortResult) -> None:
+        raise RuntimeError("consumer failed")
+
+    monkeypatch.setattr(ConnectScan, "_take_burst", failing)
+    ports = [p for s in silents for p in (s.port,)] + _free_ports(100)
+    try:
+        with pytest.raises(RuntimeError, match="consumer failed"):
+            await run_connect_scan(
+                [LOCAL],
+                ports,
+                iter(Permutation(len(ports), 6)),
+                timing=_timing(initial_rtt_timeout=5.0, max_rtt_timeout=5.0),
+                concurrency=256,
+                emit=lambda _r: None,
+            )
+    finally:
+        for s in silents:
+            s.close()
+    assert bursts.connected > 0
+    assert taken > 0
+    assert _helper_threads() == []
+    gc.collect()
+    assert _open_fds() == fds_before - 2 * len(silents)  # the listeners and their queued

@@ -475,11 +475,19 @@ class ConnectScan:
         bursts = helper.take()
         if not bursts:
             return
-        for burst in bursts:
-            helper.outstanding -= 1
-            self._lent -= burst.share
-            self._helping.popleft()  # the helper does its bursts in turn
-            self._take_burst(burst)
+        try:
+            for burst in bursts:
+                helper.outstanding -= 1
+                self._lent -= burst.share
+                self._helping.popleft()  # the helper does its bursts in turn
+                self._take_burst(burst)
+        except BaseException:
+            # an emit that raised ends the scan: no socket of these bursts may be left open
+            # (closing one twice, or one close() will close again, does no harm)
+            for burst in bursts:
+                for *_, sock in burst.others:
+                    sock.close()
+            raise
         if self.rate is None and self._fast and not self._retries and self._room():
             self._feed_helper()
         self._carry_on()
@@ -487,10 +495,13 @@ class ConnectScan:
     def _take_burst(self, burst: _Burst) -> None:
         """Decide what one of the helper's bursts found (in the loop's thread)."""
         closed = burst.closed
-        self.decided += len(closed)
         tried = len(closed) + len(burst.others)
         if tried:
             self._fast = 2 * len(closed) >= tried
+        # the sockets first (on the slow path, or closed), then the results
+        for index, err, started, sock in burst.others:
+            self._settle(sock, index, 0, err, started)
+        self.decided += len(closed)
         later = self._closed_later
         if later is not None:
             later.extend(closed)
@@ -506,8 +517,6 @@ class ConnectScan:
             counts[host] = counts.get(host, 0) + count
         for host, sample in burst.samples.items():
             samples.setdefault(host, []).append(sample)
-        for index, err, started, sock in burst.others:
-            self._settle(sock, index, 0, err, started)
         # handed back unstarted (out of room or of descriptors): tried one by one next
         self._retries.extendleft((index, 0) for index in reversed(burst.unstarted))
 
