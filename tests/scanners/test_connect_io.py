@@ -685,3 +685,16 @@ async def test_an_emit_that_raises_on_a_helper_burst_leaves_no_socket_open(
     assert _helper_threads() == []
     gc.collect()
     assert _open_fds() == fds_before - 2 * len(silents)  # the listeners and their queued
+
+
+async def test_no_helper_thread_on_one_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    # one CPU: a second thread's connects could not run while the loop's thread runs
+    monkeypatch.setattr(connect_mod, "HELPER_MIN", 10)
+    monkeypatch.setattr(connect_mod, "usable_cpus", lambda: 1)
+    bursts = _Bursts(monkeypatch)
+    results = await _scan(_free_ports(200))
+    assert len(results) == 200
+    assert bursts.connected == 0
+    assert connect_mod.usable_cpus() == 1
+    monkeypatch.undo()
+    assert connect_mod.usable_cpus() >= 1

@@ -19,16 +19,17 @@ connects in bursts of :data:`BURST` from a loop callback. Per try:
   retry allowance grows when retries get answers), and answers are classified by
   :func:`~pyscan._scanners.connect.classify_connect`.
 
-**A second thread.** A fast-path connect is mostly kernel work (the SYN, the target's
-answer and the socket's state change all happen within the call), and ``connect()``
-releases the GIL. So on a scan of at least :data:`HELPER_MIN` probes a helper thread takes
-every other burst of fresh probes: its connects run while the loop's thread runs its own
-(on this machine's 2-core lab a bare loop of 65,535 connects takes 0.37-0.45 s on two
-threads against 0.59-0.71 s on one). The helper only connects and notes what each call
-returned; every decision, result, timer and socket on the slow path stays with the loop's
-thread, which takes a finished burst as a loop callback (``call_soon_threadsafe``). The
-helper starts nothing when the loop's thread has no room, and hands back the rest of its
-burst unstarted once it has used its share of the room, or when a socket cannot be made.
+**A second thread** (where the process may use more than one CPU). A fast-path connect
+is mostly kernel work (the SYN, the target's answer and the socket's state change all
+happen within the call), and ``connect()`` releases the GIL. So on a scan of at least
+:data:`HELPER_MIN` probes a helper thread takes every other burst of fresh probes: its
+connects run while the loop's thread runs its own (on a 2-core lab a bare loop of 65,535
+connects takes 0.37-0.45 s on two threads against 0.59-0.71 s on one). The helper only
+connects and notes what each call returned; every decision, result, timer and socket on
+the slow path stays with the loop's thread, which takes a finished burst as a loop
+callback (``call_soon_threadsafe``). The helper starts nothing when the loop's thread has
+no room, and hands back the rest of its burst unstarted once it has used its share of the
+room, or when a socket cannot be made.
 It is given bursts only while most connects are refused within the call (far targets'
 connects stay in progress, and a second thread gains nothing there).
 
@@ -50,6 +51,7 @@ import dataclasses
 import errno
 import heapq
 import itertools
+import os
 import queue
 import resource
 import select
@@ -97,6 +99,15 @@ _ECONNREFUSED = errno.ECONNREFUSED
 _EMFILE = (errno.EMFILE, errno.ENFILE)
 _CLOSED = PortState.CLOSED
 _REFUSED = Reason(ReasonKind.CONN_REFUSED)
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on: with one, a second thread's connects cannot run
+    while the loop's thread runs, and the helper would only add thread switches."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def raise_nofile_limit() -> int:
@@ -315,7 +326,7 @@ class ConnectScan:
         self._starved = False  # out of descriptors: start nothing until a connect ends
         self._closed = False
         # the helper thread (see the module's docstring), started with the first burst
-        self._use_helper = helper and total >= HELPER_MIN
+        self._use_helper = helper and total >= HELPER_MIN and usable_cpus() > 1
         self._helper: _Helper | None = None
         self._lent = 0  # room for connects in progress lent to the helper's bursts
         self._helping: collections.deque[list[int]] = collections.deque()  # its bursts' probes
