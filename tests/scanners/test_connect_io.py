@@ -437,6 +437,27 @@ class _Bursts:
         monkeypatch.setattr(ConnectScan, "_take_burst", taking)
 
 
+async def _scan_silent_ports(count: int, *, seed: int, concurrency: int) -> list[PortResult]:
+    """Connect-scan ``count`` ports whose accept queue is full, so every connect stays in
+    progress until its 0.2 s timeout: each comes back filtered."""
+    silents = [Silent() for _ in range(count)]
+    try:
+        results = await run_connect_scan(
+            [LOCAL],
+            [s.port for s in silents],
+            iter(Permutation(count, seed)),
+            timing=_timing(initial_rtt_timeout=0.2, max_rtt_timeout=0.2, max_retries=0),
+            concurrency=concurrency,
+            emit=None,
+        )
+    finally:
+        for s in silents:
+            s.close()
+    assert {r.state for r in results} == {PortState.FILTERED}
+    assert len(results) == count
+    return results
+
+
 @pytest.mark.parametrize("emit", [False, True], ids=["results-at-end", "emitted"])
 async def test_helper_thread_shares_the_connects_and_decides_nothing_itself(
     listener: int, monkeypatch: pytest.MonkeyPatch, emit: bool
@@ -484,7 +505,6 @@ async def test_helper_thread_gets_half_the_room_and_hands_back_the_rest(
     monkeypatch.setattr(connect_mod, "HELPER_MIN", 10)
     monkeypatch.setattr(connect_mod, "BURST", 10)  # both threads connect in a burst
     bursts = _Bursts(monkeypatch)
-    silents = [Silent() for _ in range(40)]
     in_progress: list[int] = []
     watch = ConnectScan._watch
 
@@ -493,20 +513,7 @@ async def test_helper_thread_gets_half_the_room_and_hands_back_the_rest(
         in_progress.append(len(self._pending))
 
     monkeypatch.setattr(ConnectScan, "_watch", watching)
-    try:
-        results = await run_connect_scan(
-            [LOCAL],
-            [s.port for s in silents],
-            iter(Permutation(len(silents), 2)),
-            timing=_timing(initial_rtt_timeout=0.2, max_rtt_timeout=0.2, max_retries=0),
-            concurrency=8,
-            emit=None,
-        )
-    finally:
-        for s in silents:
-            s.close()
-    assert {r.state for r in results} == {PortState.FILTERED}
-    assert len(results) == len(silents)
+    await _scan_silent_ports(40, seed=2, concurrency=8)
     assert max(in_progress) <= 8  # the helper's share counted against the bound
     assert bursts.connected > 0
     assert bursts.handed_back > 0  # its burst stopped at its share (4), the rest came back
@@ -563,21 +570,7 @@ async def test_helper_thread_is_not_fed_while_connects_stay_in_progress(
     monkeypatch.setattr(connect_mod, "HELPER_MIN", 10)
     monkeypatch.setattr(connect_mod, "BURST", 10)
     bursts = _Bursts(monkeypatch)
-    silents = [Silent() for _ in range(60)]
-    try:
-        results = await run_connect_scan(
-            [LOCAL],
-            [s.port for s in silents],
-            iter(Permutation(len(silents), 4)),
-            timing=_timing(initial_rtt_timeout=0.2, max_rtt_timeout=0.2, max_retries=0),
-            concurrency=128,
-            emit=None,
-        )
-    finally:
-        for s in silents:
-            s.close()
-    assert {r.state for r in results} == {PortState.FILTERED}
-    assert len(results) == len(silents)
+    await _scan_silent_ports(60, seed=4, concurrency=128)
     assert bursts.connected == 2  # the two queued at the start
     assert bursts.probes == 20
 

@@ -135,6 +135,7 @@ class _Burst:
     others: list[tuple[int, int, float, socket.socket]]  # (index, errno, started, socket)
     unstarted: list[int]  # probe indexes handed back without a try
     share: int  # the room for connects in progress it was lent
+    error: OSError | None = None  # why a socket could not be made, if that stopped it
 
 
 class _Helper:
@@ -155,7 +156,6 @@ class _Helper:
         self.names = scan._names
         self.families = scan._families
         self.ports = scan.ports
-        self.per_host = scan._per_host
         self.new_socket = scan._new_socket
         self.announce = announce
         self.outstanding = 0  # bursts given and not taken back yet (the loop's thread's view)
@@ -204,57 +204,77 @@ class _Helper:
             self._spare.clear()
 
     def _connect(self, indexes: list[int], max_out: int) -> _Burst:
-        names, families, ports, per_host = self.names, self.families, self.ports, self.per_host
-        spare = self._spare
-        monotonic = time.monotonic
-        burst = _Burst([], {}, {}, [], [], max_out)
-        closed, counts, samples, others = burst.closed, burst.counts, burst.samples, burst.others
-        family = -1
-        sock: socket.socket | None = None
-        try:
-            for n, index in enumerate(indexes):
-                host, k = divmod(index, per_host)
-                if families[host] != family:
-                    if sock is not None:
-                        spare[family] = sock
-                    family = families[host]
-                    sock = spare.pop(family, None)
-                if sock is None:
-                    try:
-                        sock = self.new_socket(family)
-                    except OSError:
-                        burst.unstarted = indexes[n:]  # the loop's thread deals with it
-                        break
-                address = (names[host], ports[k])
-                started = monotonic()
+        return connect_burst(
+            indexes, self.names, self.families, self.ports, self._spare, self.new_socket, max_out
+        )
+
+
+def connect_burst(  # noqa: PLR0917 - the hot loop's inputs, passed once per burst
+    indexes: list[int],
+    names: Sequence[str],
+    families: Sequence[int],
+    ports: Sequence[int],
+    spare: dict[int, socket.socket],
+    new_socket: Callable[[int], socket.socket],
+    max_out: int,
+) -> _Burst:
+    """Fast-path connects to the probes ``indexes`` (the hot loop of a connect scan, run by
+    either thread): each ``connect()`` is asked twice, a refused socket (closed port) is
+    reused, and what each call returned is noted. Stops once ``max_out`` sockets are taken by
+    connects not refused, or when a socket cannot be made, handing back the rest unstarted.
+    ``spare`` holds the caller's one unconnected socket per family, before and after."""
+    per_host = len(ports)
+    monotonic = time.monotonic
+    burst = _Burst([], {}, {}, [], [], max_out)
+    closed, counts, samples, others = burst.closed, burst.counts, burst.samples, burst.others
+    family = -1
+    sock: socket.socket | None = None
+    try:
+        for n, index in enumerate(indexes):
+            host, k = divmod(index, per_host)
+            if families[host] != family:
+                if sock is not None:
+                    spare[family] = sock
+                family = families[host]
+                sock = spare.pop(family, None)
+            if sock is None:
                 try:
-                    err = sock.connect_ex(address)
-                    if err == _EINPROGRESS:
-                        err = sock.connect_ex(address)
+                    sock = new_socket(family)
                 except OSError as exc:
-                    err = exc.errno or errno.EIO
-                if err == _ECONNREFUSED:
-                    closed.append(index)
-                    seen = counts.get(host)
-                    if seen is None:
-                        counts[host] = 1
-                        samples[host] = monotonic() - started
-                    else:
-                        counts[host] = seen + 1
+                    burst.unstarted, burst.error = indexes[n:], exc
+                    break
+            address = (names[host], ports[k])
+            started = monotonic()
+            try:
+                err = sock.connect_ex(address)
+                if err == _EINPROGRESS:
+                    # the kernel may have had the answer while the call held the socket
+                    err = sock.connect_ex(address)
+            except OSError as exc:
+                err = exc.errno or errno.EIO
+            if err == _ECONNREFUSED:
+                # closed; the socket is unconnected again and takes the next try
+                closed.append(index)
+                seen = counts.get(host)
+                if seen is None:
+                    counts[host] = 1
+                    samples[host] = monotonic() - started
                 else:
-                    others.append((index, err, started, sock))
-                    sock = None
-                    if len(others) >= max_out:
-                        burst.unstarted = indexes[n + 1 :]
-                        break
-        except BaseException:
-            for *_, taken in others:  # never handed over: nobody else would close them
-                taken.close()
-            raise
-        finally:
-            if sock is not None:
-                spare[family] = sock
-        return burst
+                    counts[host] = seen + 1
+            else:
+                others.append((index, err, started, sock))
+                sock = None
+                if len(others) >= max_out:
+                    burst.unstarted = indexes[n + 1 :]
+                    break
+    except BaseException:
+        for *_, taken in others:  # never handed over: nobody else would close them
+            taken.close()
+        raise
+    finally:
+        if sock is not None:
+            spare[family] = sock
+    return burst
 
 
 class ConnectScan:
@@ -504,7 +524,8 @@ class ConnectScan:
         self._carry_on()
 
     def _take_burst(self, burst: _Burst) -> None:
-        """Decide what one of the helper's bursts found (in the loop's thread)."""
+        """Decide what a burst of connects found, the helper's or the loop's thread's own
+        (in the loop's thread)."""
         closed = burst.closed
         tried = len(closed) + len(burst.others)
         if tried:
@@ -529,7 +550,17 @@ class ConnectScan:
         for host, sample in burst.samples.items():
             samples.setdefault(host, []).append(sample)
         # handed back unstarted (out of room or of descriptors): tried one by one next
-        self._retries.extendleft((index, 0) for index in reversed(burst.unstarted))
+        unstarted = burst.unstarted
+        error = burst.error
+        if error is None or not unstarted:
+            self._retries.extendleft((index, 0) for index in reversed(unstarted))
+            return
+        # a socket could not be made for the first of them: as for a single try
+        self._retries.extendleft((index, 0) for index in reversed(unstarted[1:]))
+        if error.errno in _EMFILE and self._pending:
+            self._out_of_files(unstarted[0], 0)
+        else:
+            self._decide(unstarted[0], 0, error.errno or errno.EIO, None)
 
     def _carry_on(self) -> None:
         """After a callback: hand over the answers, start more tries or finish."""
@@ -545,86 +576,24 @@ class ConnectScan:
         return len(self._pending) + self._lent < self.concurrency and not self._starved
 
     def _fresh(self, budget: int) -> int:
-        """Start up to ``budget`` fresh tries from the probe order; return what is left.
-
-        The hot loop of a scan: a closed port is decided here without leaving it.
-        """
-        pending = self._pending
-        spare = self._spare
-        names = self._names
-        families = self._families
-        hosts = self.hosts
-        ports = self.ports
-        per_host = self._per_host
-        store = self._store
-        emit = self.emit
-        later = self._closed_later
-        counts = self._counts
-        samples = self._samples
-        concurrency = self.concurrency
-        monotonic = time.monotonic
-        family = -1
-        sock: socket.socket | None = None
-        done = 0
-        closed = 0
-        try:
-            for index in itertools.islice(self.order, budget):
-                done += 1
-                host, k = divmod(index, per_host)
-                if families[host] != family:
-                    if sock is not None:
-                        spare[family] = sock
-                    family = families[host]
-                    sock = spare.pop(family, None)
-                if sock is None:
-                    try:
-                        sock = self._new_socket(family)
-                    except OSError as exc:
-                        if exc.errno in _EMFILE and pending:
-                            self._out_of_files(index, 0)
-                            break
-                        self._decide(index, 0, exc.errno or errno.EIO, None)
-                        continue
-                port = ports[k]
-                address = (names[host], port)
-                started = monotonic()
-                try:
-                    err = sock.connect_ex(address)
-                    if err == _EINPROGRESS:
-                        # the kernel may have had the answer while the call held the socket
-                        err = sock.connect_ex(address)
-                except OSError as exc:
-                    err = exc.errno or errno.EIO
-                if err == _ECONNREFUSED:
-                    # closed; the socket is unconnected again and takes the next try
-                    seen = counts.get(host)
-                    if seen is None:
-                        counts[host] = 1
-                        samples[host] = [monotonic() - started]
-                    else:
-                        counts[host] = seen + 1
-                    closed += 1
-                    if later is not None:
-                        later.append(index)
-                    else:
-                        result = PortResult(hosts[host], "tcp", port, _CLOSED, _REFUSED)
-                        store(index, result)
-                        emit(result)  # type: ignore[misc]  # None only with ``later``
-                else:
-                    used, sock = sock, None
-                    self._settle(used, index, 0, err, started)
-                    if len(pending) + self._lent >= concurrency:
-                        break
-            else:
-                if done < budget:
-                    self._exhausted = True
-        finally:
-            self.decided += closed
-            if sock is not None:
-                spare[family] = sock  # for the next burst (or for close())
-        if done:
-            self._fast = 2 * closed >= done
-        return budget - done
+        """Start up to ``budget`` fresh tries from the probe order (:func:`connect_burst`,
+        with the loop's thread's share of the room); return what is left of ``budget``."""
+        indexes = list(itertools.islice(self.order, budget))
+        if len(indexes) < budget:
+            self._exhausted = True
+        if indexes:
+            room = self.concurrency - len(self._pending) - self._lent
+            burst = connect_burst(
+                indexes,
+                self._names,
+                self._families,
+                self.ports,
+                self._spare,
+                self._new_socket,
+                max(1, room),
+            )
+            self._take_burst(burst)
+        return budget - len(indexes)
 
     def _try(self, index: int, tryno: int) -> None:
         """Start one try (a retry, or any try under a rate limit)."""
