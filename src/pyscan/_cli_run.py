@@ -176,10 +176,14 @@ class Session:
     user_names: dict[IPAddress, str] = attrs.field(factory=dict)
     hosts: dict[IPAddress, HostResult] = attrs.field(factory=dict)
     ports: dict[IPAddress, list[PortResult]] = attrs.field(factory=dict)
-    # the last result's address and its list in ``ports`` (results come host by host)
+    # the last result's address, its list in ``ports`` and its ``expected`` count (results
+    # come host by host: an address object hashes in Python code, so once per host)
     _last_address: IPAddress | None = None
     _last_ports: list[PortResult] | None = None
-    remaining: dict[IPAddress, int] = attrs.field(factory=dict)
+    _last_expected: int | None = None
+    #: Port results a host known to be up will have in all: once its list in ``ports`` is
+    #: that long, it is complete.
+    expected: dict[IPAddress, int] = attrs.field(factory=dict)
     written: set[IPAddress] = attrs.field(factory=set)
     #: Finished hosts waiting for an earlier target to finish (output is in target order).
     ready: dict[IPAddress, HostResult] = attrs.field(factory=dict)
@@ -431,23 +435,23 @@ class Session:
         self._lookup(addr, up=up)
         expected = self._expected() if up else 0
         if expected:
-            self.remaining[addr] = expected - len(self.ports.get(addr, ()))
-        if not expected or self.remaining[addr] <= 0:
+            self.expected[addr] = expected
+        if addr == self._last_address:
+            self._last_address = None  # _port looks its count up again
+        if not expected or len(self.ports.get(addr, ())) >= expected:
             self._complete(addr)
 
     def _port(self, result: PortResult) -> None:
         addr = result.address
-        if addr is self._last_address:  # a scanner's results of a host share its address
-            assert self._last_ports is not None
-            self._last_ports.append(result)
-        else:
+        ports = self._last_ports
+        if addr is not self._last_address or ports is None:
+            # a scanner's results of a host share its address object
             self._last_address = addr
-            self._last_ports = self.ports.setdefault(addr, [])
-            self._last_ports.append(result)
-        if addr in self.remaining:
-            self.remaining[addr] -= 1
-            if self.remaining[addr] == 0:
-                self._complete(addr)
+            ports = self._last_ports = self.ports.setdefault(addr, [])
+            self._last_expected = self.expected.get(addr)
+        ports.append(result)
+        if len(ports) == self._last_expected:
+            self._complete(addr)
 
     def _lookup(self, addr: IPAddress, *, up: bool) -> None:
         mode = self.cfg.reverse_dns
