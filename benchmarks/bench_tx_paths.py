@@ -1,8 +1,8 @@
 """Benchmark 3, transmit paths: the same SYNs on the wire by each way Python can send them.
 
     python benchmarks/bench_tx_paths.py [--runs N] [--addresses A] [--ports P]
-        [--template] [--no-blocking] [--frame-size B] [--masscan-rate R] [--timeout S]
-        [--json FILE]
+        [--template] [--no-blocking] [--workers W] [--frame-size B] [--masscan-rate R]
+        [--timeout S] [--json FILE]
 
 The lab of benchmark 3 (``dark_lab``: A addresses from 198.18.0.10, default 20, that drop
 every IP packet but answer ARP); one SYN per (address, port), ports 1..P (default 10000):
@@ -20,7 +20,12 @@ first send:
   copied in with ``TxRing.put``, a kick (``send``) every 256 frames; with and without
   ``PACKET_QDISC_BYPASS``, kicked with ``MSG_DONTWAIT`` and (unless ``--no-blocking``)
   blocking;
-* ``masscan --rate R`` (default 1,000,000), the reference.
+* ``masscan --rate R`` (default 1,000,000), the reference;
+* ``... x N workers`` (``--workers N``, default the CPU count up to 4; 1 leaves them out):
+  ``sendmmsg`` and the bypassing ring again, from N processes at once, each with its own
+  socket or ring and its share of the addresses, started together once all have built
+  their packets. They show whether the lab's transmit path gets faster with more senders
+  (more cores), or is bound by the kernel's work per packet whatever sends it.
 
 The lab's ``eth0`` is a veth whose qdisc is ``noqueue``, so ``PACKET_QDISC_BYPASS`` has
 little to skip; ``--qdisc pfifo_fast`` gives it a real queue first (every path but the
@@ -53,7 +58,7 @@ import statistics
 import struct
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -173,6 +178,7 @@ def _send_sendmmsg(args: argparse.Namespace, src: bytes) -> dict[str, object]:
 
     if args.build == "prebuilt":
         packets = [(d, syn(src, d.packed, SPORT, p, _seq(p))) for d, p in probes]
+        _start_together(args)
         drops0, cpu0, t0 = _tx_dropped(args.interface), _cpu(), time.perf_counter()
         put = batch.put
         for i in range(0, len(packets), TX_BATCH):
@@ -191,6 +197,7 @@ def _send_sendmmsg(args: argparse.Namespace, src: bytes) -> dict[str, object]:
             batch.set_length(i, 40)
         buf, write = batch.buf, template.write
         slots = [(batch.address_offset(i), batch.packet_offset(i)) for i in range(TX_BATCH)]
+        _start_together(args)
         drops0, cpu0, t0 = _tx_dropped(args.interface), _cpu(), time.perf_counter()
         for i in range(0, len(items), TX_BATCH):
             chunk = items[i : i + TX_BATCH]
@@ -240,6 +247,7 @@ def _send_txring(args: argparse.Namespace, src: bytes) -> dict[str, object]:
     ring.flush = timed_flush  # type: ignore[method-assign]  # put() kicks through it
     if args.build == "prebuilt":
         frames = [eth + syn(src, d.packed, SPORT, p, _seq(p)) for d, p in probes]
+        _start_together(args)
         drops0, cpu0, t0 = _tx_dropped(args.interface), _cpu(), time.perf_counter()
         put = ring.put
         for frame in frames:
@@ -252,6 +260,7 @@ def _send_txring(args: argparse.Namespace, src: bytes) -> dict[str, object]:
         d0, p0 = probes[-1]
         template.write(got, 14, int(d0), p0)
         assert bytes(got) == eth + syn(src, d0.packed, SPORT, p0, _seq(p0)), "template differs"
+        _start_together(args)
         drops0, cpu0, t0 = _tx_dropped(args.interface), _cpu(), time.perf_counter()
         buf, reserve, commit, write = ring.buffer, ring.reserve, ring.commit, template.write
         for dst, port in items:
@@ -278,6 +287,52 @@ def _send_txring(args: argparse.Namespace, src: bytes) -> dict[str, object]:
     return out
 
 
+def _start_together(args: argparse.Namespace) -> None:
+    """With ``--workers``, wait until every worker has built its frames."""
+    barrier = getattr(args, "barrier", None)
+    if barrier is not None:
+        barrier.wait(60)
+
+
+def _in_workers(
+    args: argparse.Namespace, src: bytes, send: Callable[[argparse.Namespace, bytes], Any]
+) -> dict[str, object]:
+    """``send`` in ``args.workers`` forked processes at once, each with its share of the
+    addresses and its own socket or ring; they start sending together (after building)."""
+    import multiprocessing  # noqa: PLC0415 - only this row needs it
+
+    ctx = multiprocessing.get_context("fork")
+    barrier = ctx.Barrier(args.workers)
+    results = ctx.SimpleQueue()
+    base, extra = divmod(args.count, args.workers)
+    first = ipaddress.IPv4Address(args.first)
+    shares = []
+    for i in range(args.workers):
+        count = base + (i < extra)
+        shares.append((first, count))
+        first += count
+
+    def work(first: ipaddress.IPv4Address, count: int) -> None:
+        share = argparse.Namespace(**vars(args))
+        share.first, share.count, share.workers, share.barrier = str(first), count, 1, barrier
+        results.put(send(share, src))
+
+    procs = [ctx.Process(target=work, args=share) for share in shares if share[1]]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(120)
+    if any(proc.exitcode != 0 for proc in procs):
+        raise SystemExit(f"a worker failed: exit codes {[proc.exitcode for proc in procs]}")
+    parts = [results.get() for _ in procs]
+    out: dict[str, object] = {"workers": len(parts)}
+    for key in ("sent", "loop_cpu", "syscalls", "syscall_s", "full_waits"):
+        out[key] = sum(part.get(key, 0) for part in parts)
+    out["seconds"] = max(part["seconds"] for part in parts)
+    out["tx_dropped"] = max(part["tx_dropped"] for part in parts)  # the interface's, shared
+    return out
+
+
 def sender(argv: Sequence[str]) -> int:
     """``--sender sendmmsg|txring``: send the probes, append a JSON line to ``--out``."""
     p = argparse.ArgumentParser()
@@ -296,16 +351,18 @@ def sender(argv: Sequence[str]) -> int:
     p.add_argument("--blocking", action="store_true")
     p.add_argument("--frame-size", type=int, default=2048)
     p.add_argument("--frames", type=int, default=4096)
+    p.add_argument("--workers", type=int, default=1, help="processes sending at once")
     args = p.parse_args(argv)
     src = ipaddress.IPv4Address(args.src)
     if src not in LAB:
         raise SystemExit(f"refusing a source outside {LAB}")
     if args.sender == "sendmmsg":
-        result = _send_sendmmsg(args, src.packed)
+        send = _send_sendmmsg
     else:
         if not (args.src_mac and args.dst_mac):
             raise SystemExit("txring needs --src-mac and --dst-mac")
-        result = _send_txring(args, src.packed)
+        send = _send_txring
+    result = _in_workers(args, src.packed, send) if args.workers > 1 else send(args, src.packed)
     result["tool"] = args.tool
     with args.out.open("a") as f:
         f.write(json.dumps(result) + "\n")
@@ -341,6 +398,12 @@ def main() -> int:
     parser.add_argument("--masscan-rate", type=int, default=1000000)
     parser.add_argument("--template", action="store_true", help="also build in place")
     parser.add_argument("--no-blocking", action="store_true", help="skip the blocking kick row")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=min(os.cpu_count() or 1, 4),
+        help="also send from this many processes at once (rows 'x N workers'; 1: none)",
+    )
     parser.add_argument("--frame-size", type=int, default=2048, help="TX ring frame size")
     parser.add_argument("--frames", type=int, default=4096, help="TX ring frames")
     parser.add_argument(
@@ -383,6 +446,12 @@ def main() -> int:
         ]
         if not args.no_blocking:
             rows.append(("txring bypass blocking", ["--sender", "txring", "--blocking", *ring]))
+        if args.workers > 1:
+            many = ["--workers", str(args.workers)]
+            rows += [
+                (f"sendmmsg x{args.workers} workers", ["--sender", "sendmmsg", *many]),
+                (f"txring bypass x{args.workers} workers", ["--sender", "txring", *many, *ring]),
+            ]
         if args.template:
             rows += [
                 ("sendmmsg template", ["--sender", "sendmmsg", "--build", "template"]),
