@@ -372,3 +372,35 @@ async def test_an_interrupted_port_scan_resumes_where_it_stopped(kind: str) -> N
     merged = {**{port: first[port] for port in (perm.at(p) + 1 for p in range(position))}}
     merged.update(second)
     assert merged == want
+
+
+async def _resume_point_midway(handle: pyscan.ScanHandle[pyscan.PortResult]) -> int | None:
+    """Iterate ``handle`` until 200 ports are decided; its resume point then (it stops)."""
+    taken = 0
+    async for _result in handle:
+        taken += 1
+        if taken >= 200:
+            break
+    return handle.progress().resume_from
+
+
+async def test_the_resume_point_is_given_only_where_a_rerun_could_use_it() -> None:
+    scan = pyscan.connect_scan
+    assert await _resume_point_midway(scan("127.0.0.1", "1-5000", seed=3)) is not None
+    assert (
+        await _resume_point_midway(scan("127.0.0.1", "1-5000", randomize_ports=False)) is not None
+    )
+    # a random order, not to be walked again: resume_from= would be refused
+    assert await _resume_point_midway(scan("127.0.0.1", "1-5000")) is None
+
+
+@pytest.mark.skipif(not ROOT, reason="SYN and UDP scans need root")
+async def test_no_resume_point_with_two_scan_types_or_discovery() -> None:
+    both = pyscan.scan(
+        "127.0.0.1", "T:1-5000,U:1", scan_types=("syn", "udp"), skip_discovery=True, seed=3
+    )
+    assert await _resume_point_midway(both) is None
+    syn = pyscan.scan("127.0.0.1", "1-5000", scan_types=("syn",), seed=3)  # with discovery
+    assert await _resume_point_midway(syn) is None
+    syn = pyscan.scan("127.0.0.1", "1-5000", scan_types=("syn",), skip_discovery=True, seed=3)
+    assert await _resume_point_midway(syn) is not None

@@ -278,6 +278,9 @@ class _Run:
     sent: Callable[[], int] | None = None
     resume: _Resume | None = None
     version: VersionOptions | None = None
+    #: Whether a rerun could take this scan up where it stops (``resume_from=``): one scan
+    #: type, no discovery, and a probe order the rerun can walk again.
+    resumable: bool = False
 
     def enter(
         self,
@@ -307,14 +310,19 @@ class _Run:
 
     def resume_point(self, unconsumed: Iterable[object]) -> int | None:
         """The current phase's resume point, with results the consumer has not taken."""
-        return self.resume(unconsumed) if self.resume is not None else None
+        return self._resume_point(unconsumed)
+
+    def _resume_point(self, unconsumed: Iterable[object] = ()) -> int | None:
+        if self.resume is None or not self.resumable:
+            return None  # resume_from= would be refused, or could miss probes
+        return self.resume(unconsumed)
 
     def progress(self) -> ScanProgress:
         """The current phase's progress."""
         done = self.counter() if self.counter is not None else 0
         elapsed = time.monotonic() - self.phase_started
         sent = self.packets_sent + (self.sent() if self.sent is not None else 0)
-        resume = self.resume() if self.resume is not None else None
+        resume = self._resume_point()
         return ScanProgress(self.phase, done, self.phase_total, elapsed, sent, resume)
 
     def add_host(self, result: HostResult) -> None:
@@ -812,6 +820,12 @@ def _port_scan_handle(
                 f" ({', '.join(kinds)})"
             )
     run.version = version
+    opts = run.opts
+    run.resumable = (
+        not discovery
+        and len(kinds) == 1
+        and (opts.seed is not None or opts.shard is not None or not opts.randomize_ports)
+    )
 
     async def go(emit: Emit[Any] | None) -> ScanReport:
         return await _execute(

@@ -529,12 +529,10 @@ class Session:
 
     def _resume_note(self) -> None:
         """After an interrupt: where a rerun can take the port scan up (when it can)."""
+        # None where --resume-from would be refused or could miss probes: host discovery,
+        # more than one scan type, an order that is not reproducible, version detection
         point = self.handle.progress().resume_from if self.handle is not None else None
-        opts = self.cfg.options
-        reproducible = opts.seed is not None or opts.shard is not None or not opts.randomize_ports
-        if point is None or not reproducible or not self.cfg.skip_discovery:
-            return
-        if len(self.cfg.kinds) != 1:
+        if point is None:
             return
         self.note(f"note: to resume, run the same scan with --resume-from {point}")
 

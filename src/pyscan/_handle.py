@@ -39,7 +39,9 @@ class ScanProgress:
     #: targets, ports, scan type, ``seed`` and ``shard``) without missing a probe: the first
     #: position of the port scan's probe order whose probe is not decided yet, or whose
     #: result an iterating consumer has not taken yet. ``None`` outside a port scan phase,
-    #: and with version detection (open ports reach the consumer after it).
+    #: and wherever a rerun could not take the scan up: with host discovery, with more than
+    #: one scan type, with an order that is not reproducible (no ``seed`` or ``shard``, and
+    #: ports randomized), and with version detection (open ports reach the consumer after it).
     resume_from: int | None = None
 
     @property
