@@ -178,12 +178,16 @@ def test_host_view_folds_as_the_reference_does(
     [
         (0.00069, "0.00069"),
         (0.000095, "0.000095"),
+        (0.000105, "0.00011"),  # halves round up, as nmap's (105 us: nmap's own case)
+        (0.000125, "0.00013"),
+        (2.5, "2.5"),
+        (125.0, "130"),
         (0.0012, "0.0012"),
         (0.5, "0.50"),
         (1.0, "1.0"),
         (12.3, "12"),
         (1234.0, "1200"),
-        (0.0, "0"),
+        (0.0, "0.00"),  # as nmap writes a zero
     ],
 )
 def test_sig_digits(value: float, text: str) -> None:

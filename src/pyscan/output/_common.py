@@ -369,11 +369,14 @@ def done_summary(total: int, up: int, elapsed: float) -> str:
 
 
 def sig_digits(value: float, digits: int = 2) -> str:
-    """``value`` rounded to ``digits`` significant digits, in fixed notation (nmap's latency)."""
+    """``value`` rounded to ``digits`` significant digits, in fixed notation (nmap's latency).
+
+    Halves round up, as nmap's do (``round`` would take 10.5 to 10: a latency of 105 us
+    would read 0.00010s where nmap writes 0.00011s)."""
     if value == 0 or not math.isfinite(value):
-        return "0"
+        return f"{0:.{digits}f}"  # nmap's zero: "0.00"
     shift = math.floor(math.log10(abs(value))) - digits + 1
-    rounded = round(value / 10.0**shift) * 10.0**shift
+    rounded = math.floor(value / 10.0**shift + 0.5) * 10.0**shift
     return f"{rounded:.{max(0, -shift)}f}"
 
 
