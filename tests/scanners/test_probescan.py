@@ -209,6 +209,22 @@ def test_scan_delay_defers_probes_until_they_may_go() -> None:
     assert run.net.last_run.idle_wakeups == 0
 
 
+def test_min_rate_overrides_the_scan_delay_as_nmaps_does() -> None:
+    """nmap lets a probe owed to --min-rate go whatever the host's scan delay (its
+    HostScanStats::sendOK asks the rate first): 40 ports at a 0.25 s scan delay take 10 s
+    alone, at min_rate 100 about 0.4 s, and every port is still decided right."""
+    truth = {target(0): FakeHost(tcp={3: OPEN})}
+    ports = list(range(1, 41))
+    paced = FakeNetwork(truth, delay=0.01)
+    scan("syn", paced, [target(0)], ports, scan_delay=0.25)
+    assert paced.probes[-1].time >= 39 * 0.25 - 1e-9
+    net = FakeNetwork(truth, delay=0.01)
+    run = scan("syn", net, [target(0)], ports, scan_delay=0.25, min_rate=100)
+    assert net.probes[-1].time < 0.5
+    assert sorted(r.port for r in run.results if r.state is PortState.OPEN) == [3]
+    assert len(run.results) == 40
+
+
 def test_host_timeout_gives_up_on_the_rest_of_a_host() -> None:
     truth = {target(0): FakeHost(tcp_default=CLOSED)}
     net = FakeNetwork(truth, delay=0.01)

@@ -20,7 +20,9 @@ materialised per probe except
   (its congestion window full, or its scan delay running). They wait there, out of the
   way of other hosts' probes, until that host has room again (one of its probes is
   answered or times out, or its scan delay passes), then go back to the front of
-  ``ready``. Silent hosts with full windows thus never stall the rest of the scan.
+  ``ready``. Silent hosts with full windows thus never stall the rest of the scan. Sends
+  owed to ``min_rate`` ignore both the window and the scan delay (as nmap's
+  ``--min-rate``): while some are owed, parked probes are candidates again.
 * ``bench``: probes out of tries on a host that looks rate limited (a scanner's
   :meth:`may_bench` says so, as nmap's "probe bench"): they get another round once nothing
   else is left to send, by when the host's scan delay has grown.
@@ -426,6 +428,11 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
         else:
             ceiling = limit
             forced_left = 0
+        if forced_left and self._parked:
+            # sends owed to min_rate go whatever the host's scan delay or window (as nmap's
+            # --min-rate): parked probes are candidates again
+            self._unblocked.update(self._parked)
+            self._unpark(now)
         rate_stop = False
         while len(out) < limit and parked < _MAX_PARKED_PER_POLL:
             n = len(out)
@@ -478,7 +485,7 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
             else:
                 delay = ht.scan_delay.current
                 last = ht.scan_delay.last_send
-            if (last is not None and now < last + delay) or not (forced or ho < hlimit):
+            if not forced and ((last is not None and now < last + delay) or ho >= hlimit):
                 queue = self._parked.get(host)
                 if queue is None:
                     queue = self._parked[host] = deque()
