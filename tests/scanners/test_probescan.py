@@ -225,6 +225,43 @@ def test_min_rate_overrides_the_scan_delay_as_nmaps_does() -> None:
     assert len(run.results) == 40
 
 
+def test_silent_hosts_hold_the_window_for_the_groups_timeout() -> None:
+    """As nmap's: a host that has not answered gets the group's probe timeout (here ~0.1 s
+    at T4, its minimum, once near hosts have answered), so silent hosts' probes do not hold
+    their window for the initial RTT timeout (0.5 s). 3 silent hosts x 300 ports, 2 tries
+    each, 10 in flight per host: about 300 * 2 * 0.1 / 10 = 6 s, not 30 s."""
+    truth = {target(0): FakeHost(tcp={22: OPEN})}
+    truth.update({target(i): FakeHost.silent() for i in range(1, 4)})
+    net = FakeNetwork(truth, delay=0.0005)
+    run = scan("syn", net, list(truth), list(range(1, 301)), timing=4)
+    assert len(run.results) == 4 * 300
+    assert net.probes[-1].time < 10.0
+    silent = {target(i) for i in range(1, 4)}
+    assert all(r.state is PortState.FILTERED for r in run.results if r.address in silent)
+    assert Counter(p.dst for p in net.probes)[target(1)] == 600  # 2 tries each, as before
+
+
+def test_a_far_host_among_near_ones_is_decided_right() -> None:
+    """The group's timeout comes from the near hosts (0.1 s, T4's minimum); the far host's
+    answers take 0.4 s and its first probes go once the near hosts have set that timeout
+    (sequential order, 10 probes in flight at most). They are retransmitted early, as
+    nmap's are, but decided by silence only once the initial RTT timeout (or, from its
+    first answer on, the host's own timeout) has passed since their last try: the late
+    answers still decide every one of them."""
+    near = {target(i): FakeHost(tcp={22: OPEN}) for i in range(3)}
+    far = FakeHost(tcp={22: OPEN, 80: OPEN}, tcp_default=CLOSED, delay=0.2)
+    truth = {**near, target(3): far}
+    net = FakeNetwork(truth, delay=0.0005)
+    ports = list(range(1, 301))
+    run = scan("syn", net, list(truth), ports, timing=4, order_seed=None, max_parallelism=10)
+    first_far = min(p.time for p in net.probes if p.dst == target(3))
+    assert first_far > 0.05  # after the near hosts' answers
+    got = {(r.address, r.port): r.state for r in run.results}
+    assert len(got) == 4 * 300
+    assert [p for p in ports if got[target(3), p] is PortState.OPEN] == [22, 80]
+    assert all(got[target(3), p] is PortState.CLOSED for p in ports if p not in (22, 80))
+
+
 def test_host_timeout_gives_up_on_the_rest_of_a_host() -> None:
     truth = {target(0): FakeHost(tcp_default=CLOSED)}
     net = FakeNetwork(truth, delay=0.01)

@@ -312,7 +312,7 @@ class _InterruptedError(Exception):
     [(0.0, 0.0), (0.2, 0.0), (0.0, 0.02)],
     ids=["clean", "lossy", "scan-delay"],
 )
-@pytest.mark.parametrize("stop_at", [3, 12, 40])
+@pytest.mark.parametrize("stop_at", [3, 12, 30])
 def test_resume_point_and_a_resumed_run_decide_every_probe(
     loss: float, delay: float, stop_at: int
 ) -> None:

@@ -79,6 +79,7 @@ class BatchOut(Protocol):
 
 _MAX_PARKED_PER_POLL = 4096  # bound on the work one poll spends parking probes
 _TICK = 0.002  # seconds: timeouts are rounded up to a multiple of this (see _waves)
+_GRACE = -1  # the "try number" of a wave entry that decides a probe out of tries by silence
 
 
 class ProbeScanner(abc.ABC, Generic[Outcome]):
@@ -284,6 +285,14 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
             for i in range(0, len(wave), 2):
                 index = wave[i]
                 tryno = wave[i + 1]
+                if tryno == _GRACE:  # out of tries, its late answer no longer awaited
+                    if index not in inflight and self.settle(index):
+                        outcome = self.timeout_outcome(index)
+                        if deferred is None:
+                            self.decided(index, outcome, now)
+                        else:
+                            deferred.append((index, outcome))
+                    continue
                 if index not in inflight or len(times_of[index]) - 1 != tryno:
                     continue  # answered, or a later try is in flight
                 host = index // per_host
@@ -305,7 +314,7 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
                     self._unblocked.add(host)
                 if retry:
                     ready.append(index)
-                else:
+                elif not self._grace(index, ht, now):
                     decided[index >> 3] |= 1 << (index & 7)
                     self.n_decided += 1
                     del times_of[index]
@@ -330,20 +339,41 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
         elif not gone and self.may_bench(index, self._bench_rounds.get(index, 0)):
             self._bench_rounds[index] = self._bench_rounds.get(index, 0) + 1
             self._bench.append(index)
-        else:
+        elif not self._grace(index, self._view(host), now):
             self._decide(index, self.timeout_outcome(index), now)
 
+    def _unanswered_rto(self) -> float:
+        """The per-try timeout of a host with no RTT sample of its own (a host with one has
+        :attr:`HostTiming.probe_timeout`): the group's, as nmap's, estimated from the hosts
+        that have answered (at least ``unanswered_timeout_floor``). Silent hosts, the bulk
+        of many scans, hold their window no longer than an answer would take."""
+        return max(self._group.probe_timeout, self.unanswered_timeout_floor)
+
     def _unanswered_timeout(self) -> float:
-        """The probe timeout of a host with no RTT sample of its own (a host with one has
-        :attr:`HostTiming.probe_timeout`): never shorter than the initial RTT timeout, as
-        the group's estimate comes from other hosts, and a host farther away than they are
-        would otherwise have every probe expire before its answers come (they would arrive
-        for probes already decided)."""
-        return max(
-            self._group.probe_timeout,
-            self._group.params.initial_rtt_timeout,
-            self.unanswered_timeout_floor,
-        )
+        """How long after its last try a probe of a host with no RTT sample of its own is
+        decided by silence: never less than the initial RTT timeout. The group's estimate
+        comes from other hosts, and a host farther away than they are would otherwise have
+        its probes decided before its answers come; with this grace they are retransmitted
+        early (:meth:`_unanswered_rto`) but a late answer still decides them."""
+        return max(self._unanswered_rto(), self._group.params.initial_rtt_timeout)
+
+    def _grace(self, index: int, ht: HostTiming, now: float) -> bool:
+        """Probe ``index`` is out of tries at ``now``. Silence decides it once its host's
+        timeout as it is now has passed since its last try: the host's own if it has RTT
+        samples by now (its tries may have been timed before it had), else
+        :meth:`_unanswered_timeout`. If that is still to come, wait for it (out of the
+        window) and return True; else return False (decide now)."""
+        times = self._times.get(index)
+        if not times:
+            return False
+        timeout = ht.probe_timeout if ht.rtt.samples else self._unanswered_timeout()
+        due = times[-1] + timeout
+        if due <= now:
+            return False
+        wave = self._wave(due)
+        wave.append(index)
+        wave.append(_GRACE)
+        return True
 
     def may_retry(self, index: int, tryno: int, ht: HostTiming) -> bool:
         """Whether probe ``index`` whose try ``tryno`` timed out gets another try (the host's
@@ -463,7 +493,7 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
                 ht = hosts.get(host)
                 if ht is None or not ht.rtt.samples:
                     if pristine_wave is None:
-                        pristine_wave = self._wave(now + self._unanswered_timeout())
+                        pristine_wave = self._wave(now + self._unanswered_rto())
                     wave = pristine_wave
                 else:
                     wave = self._wave(now + ht.probe_timeout)
