@@ -9,7 +9,10 @@ timeout is ``SRTT + max(G, 4 RTTVAR)`` clamped to ``[min_timeout, max_timeout]``
 (``--min-rtt-timeout`` / ``--max-rtt-timeout``); before any sample it is the clamped
 ``initial_timeout`` (``--initial-rtt-timeout``). There is no exponential back-off: like
 nmap, a scan keeps one timeout per host and lets retransmission count, not timer growth,
-deal with silence.
+deal with silence. Also like nmap, a sample that exceeds ``SRTT`` by more than
+``max(1.5 s, 3 SRTT + 2 RTTVAR)`` is taken for a stray and ignored: an answer seconds late
+(a target's retransmitted SYN-ACK, a packet held in an ARP queue) says nothing about the
+path's round trip, and one would hold every silent probe for the maximum timeout.
 
 *Karn's rule is the caller's job:* pass a sample to :meth:`RttEstimator.update` (or
 ``rtt_sample`` to :meth:`HostTiming.on_answer`) only when the answer is known to belong
@@ -58,6 +61,9 @@ __all__ = [
 _ALPHA: Final = 1 / 8
 _BETA: Final = 1 / 4
 _K: Final = 4
+# A sample this much (seconds) above SRTT, and more than 3 SRTT + 2 RTTVAR above it, is a
+# stray, not a round trip (nmap's rule and figures).
+_STRAY_EXCESS: Final = 1.5
 
 
 def _check_seconds(name: str, value: float, *, positive: bool = False) -> None:
@@ -111,6 +117,8 @@ class RttEstimator:
                 )
             if srtt is None or rttvar is None:
                 srtt, rttvar = sample, sample / 2
+            elif sample - srtt > max(_STRAY_EXCESS, 3 * srtt + 2 * rttvar):
+                continue  # a stray (see the module docstring): not a sample
             else:
                 rttvar = (1 - _BETA) * rttvar + _BETA * abs(srtt - sample)
                 srtt = (1 - _ALPHA) * srtt + _ALPHA * sample
