@@ -117,7 +117,7 @@ class RttEstimator:
                 )
             if srtt is None or rttvar is None:
                 srtt, rttvar = sample, sample / 2
-            elif sample - srtt > max(_STRAY_EXCESS, 3 * srtt + 2 * rttvar):
+            elif sample - srtt > _STRAY_EXCESS and sample - srtt > 3 * srtt + 2 * rttvar:
                 continue  # a stray (see the module docstring): not a sample
             else:
                 rttvar = (1 - _BETA) * rttvar + _BETA * abs(srtt - sample)
