@@ -339,7 +339,7 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
         elif not gone and self.may_bench(index, self._bench_rounds.get(index, 0)):
             self._bench_rounds[index] = self._bench_rounds.get(index, 0) + 1
             self._bench.append(index)
-        elif not self._grace(index, self._view(host), now):
+        elif gone or not self._grace(index, self._view(host), now):
             self._decide(index, self.timeout_outcome(index), now)
 
     def _unanswered_rto(self) -> float:
