@@ -225,6 +225,24 @@ def test_min_rate_overrides_the_scan_delay_as_nmaps_does() -> None:
     assert len(run.results) == 40
 
 
+def test_min_rate_takes_only_the_owed_probes_off_the_park() -> None:
+    """Owed sends unpark only as many probes as are owed, longest parked host first: the
+    others stay parked (putting them all back made every poll park them again, 30x the
+    CPU on 200 delayed hosts at min_rate 1000)."""
+    from collections import deque  # noqa: PLC0415
+
+    net = FakeNetwork({target(0): FakeHost.silent()})
+    sc = port_run("syn", net, [target(i) for i in range(3)], list(range(1, 11))).scanner
+    sc._parked.update({2: deque([20, 21, 22]), 0: deque([0, 1]), 1: deque([10])})
+    sc._ready.extend([5])
+    sc._unpark_owed(4)
+    assert list(sc._ready) == [20, 21, 22, 0, 5]
+    assert {h: list(q) for h, q in sc._parked.items()} == {0: [1], 1: [10]}
+    sc._unpark_owed(10)
+    assert list(sc._ready) == [1, 10, 20, 21, 22, 0, 5]
+    assert sc._parked == {}
+
+
 def test_silent_hosts_hold_the_window_for_the_groups_timeout() -> None:
     """As nmap's: a host that has not answered gets the group's probe timeout (here ~0.1 s
     at T4, its minimum, once near hosts have answered), so silent hosts' probes do not hold

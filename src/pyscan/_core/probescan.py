@@ -460,9 +460,8 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
             forced_left = 0
         if forced_left and self._parked:
             # sends owed to min_rate go whatever the host's scan delay or window (as nmap's
-            # --min-rate): parked probes are candidates again
-            self._unblocked.update(self._parked)
-            self._unpark(now)
+            # --min-rate): as many parked probes as are owed are candidates again
+            self._unpark_owed(forced_left)
         rate_stop = False
         while len(out) < limit and parked < _MAX_PARKED_PER_POLL:
             n = len(out)
@@ -584,6 +583,25 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
             if queue:
                 back.extend(queue)
         self._unblocked.clear()
+        self._ready.extendleft(reversed(back))
+
+    def _unpark_owed(self, count: int) -> None:
+        """Put up to ``count`` parked probes (the longest parked hosts' first) back at the
+        front of ``ready``: sends owed to ``min_rate`` take them whatever their host's
+        window or scan delay. Only as many as are owed: the rest would only be parked
+        again, poll after poll."""
+        parked = self._parked
+        back: list[int] = []
+        emptied: list[int] = []
+        for host, queue in parked.items():
+            while queue and len(back) < count:
+                back.append(queue.popleft())
+            if not queue:
+                emptied.append(host)
+            if len(back) >= count:
+                break
+        for host in emptied:
+            del parked[host]
         self._ready.extendleft(reversed(back))
 
     def pending_send(self) -> bool:
