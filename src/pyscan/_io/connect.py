@@ -209,6 +209,19 @@ class _Helper:
         )
 
 
+def connect_twice(sock: socket.socket, address: tuple[str, int]) -> int:
+    """Start a non-blocking connect and return its errno (0: connected): asked twice when
+    the first call says in progress, as the kernel may have had the answer while the call
+    held the socket (a near closed port is then refused at once)."""
+    try:
+        err = sock.connect_ex(address)
+        if err == _EINPROGRESS:
+            err = sock.connect_ex(address)
+    except OSError as exc:
+        err = exc.errno or errno.EIO
+    return err
+
+
 def connect_burst(  # noqa: PLR0917 - the hot loop's inputs, passed once per burst
     indexes: list[int],
     names: Sequence[str],
@@ -245,13 +258,7 @@ def connect_burst(  # noqa: PLR0917 - the hot loop's inputs, passed once per bur
                     break
             address = (names[host], ports[k])
             started = monotonic()
-            try:
-                err = sock.connect_ex(address)
-                if err == _EINPROGRESS:
-                    # the kernel may have had the answer while the call held the socket
-                    err = sock.connect_ex(address)
-            except OSError as exc:
-                err = exc.errno or errno.EIO
+            err = connect_twice(sock, address)
             if err == _ECONNREFUSED:
                 # closed; the socket is unconnected again and takes the next try
                 closed.append(index)
@@ -611,13 +618,7 @@ class ConnectScan:
                 return
         address = (self._names[host], self.ports[k])
         started = time.monotonic()
-        try:
-            err = sock.connect_ex(address)
-            if err == _EINPROGRESS:
-                err = sock.connect_ex(address)
-        except OSError as exc:
-            err = exc.errno or errno.EIO
-        self._settle(sock, index, tryno, err, started)
+        self._settle(sock, index, tryno, connect_twice(sock, address), started)
 
     def _settle(
         self, sock: socket.socket, index: int, tryno: int, err: int, started: float
