@@ -6,7 +6,9 @@
 The lab: one target namespace (198.18.0.10) with listeners on 22, 80, 443, 8080, 31337 and
 65535; every other port closed (RST). Tools, in the same lab run: ``nmap -sS -n -Pn -T4
 -p-`` (the reference) and pyscan ``syn_scan`` with each ``--pyscan-options`` set
-(default: ``{"timing": 4}``, nmap's -T4, and ``{"timing": 4, "min_rate": 100000}``).
+(default: ``{"timing": 4}``, nmap's -T4, and ``{"timing": 4, "min_rate": 100000}``), and
+the floor of a Python SYN scan here (``_syn_floor.py``: pyscan's probe building and batched
+send and receive with nothing else: no engine, timers, retries or results), for scale.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import json
 import sys
 
 from _common import (
+    HERE,
+    PYTHON,
     Job,
     TxCounter,
     common_args,
@@ -49,6 +53,7 @@ def label(kind: str, options: dict[str, object]) -> str:
 def main() -> int:
     parser = common_args(__doc__)
     parser.add_argument("--pyscan-options", action="append", type=json.loads)
+    parser.add_argument("--no-floor", action="store_true", help="skip the Python floor")
     args = parser.parse_args()
     reason = env_ok()
     if reason:
@@ -65,6 +70,9 @@ def main() -> int:
         for options in args.pyscan_options or DEFAULT_PYSCAN:
             argv = pyscan_argv("syn", TARGET, "1-65535", options)
             jobs.append(Job(label("syn", options), argv, "pyscan-json"))
+        if not args.no_floor:
+            argv = [PYTHON, str(HERE / "_syn_floor.py"), TARGET]
+            jobs.append(Job("python floor (no engine)", argv, "pyscan-json"))
         runs = run_jobs(
             lab, counter, jobs, expected, runs=args.runs, timeout=args.timeout, reference=NMAP
         )
