@@ -280,6 +280,13 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
         final = plain and type(self).may_bench is ProbeScanner.may_bench
         deferred: list[tuple[int, Outcome]] | None = [] if self.defer_decisions else None
         decided = self._decided
+        # What pristine hosts share does not change within this call (no answer is taken
+        # in it): their retry allowance, and how long after its last try silence decides
+        # one of their probes (_grace), are looked up once.
+        pristine_allowed = pristine.retries_allowed
+        unanswered: float | None = None
+        grace_tick = -1
+        grace_wave: list[int] = []
         while ticks and ticks[0] * _TICK <= now:
             wave = self._waves.pop(heapq.heappop(ticks))
             for i in range(0, len(wave), 2):
@@ -304,7 +311,10 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
                 ):
                     self._expire_one(index, tryno, now)
                     continue
-                retry = plain and ht.may_retransmit(tryno)
+                if ht is pristine:
+                    retry = plain and tryno < pristine_allowed
+                else:
+                    retry = plain and ht.may_retransmit(tryno)
                 if not retry and not final:
                     self._expire_one(index, tryno, now)
                     continue
@@ -314,15 +324,28 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
                     self._unblocked.add(host)
                 if retry:
                     ready.append(index)
-                elif not self._grace(index, ht, now):
-                    decided[index >> 3] |= 1 << (index & 7)
-                    self.n_decided += 1
-                    del times_of[index]
-                    outcome = self.timeout_outcome(index)
-                    if deferred is None:
-                        self.decided(index, outcome, now)
-                    else:
-                        deferred.append((index, outcome))
+                    continue
+                if ht is pristine:  # _grace written out, for the silent hosts' probes
+                    if unanswered is None:
+                        unanswered = self._unanswered_timeout()
+                    due = times_of[index][-1] + unanswered
+                    if due > now:
+                        tick = math.ceil(due / _TICK)
+                        if tick != grace_tick:
+                            grace_tick, grace_wave = tick, self._wave(due)
+                        grace_wave.append(index)
+                        grace_wave.append(_GRACE)
+                        continue
+                elif self._grace(index, ht, now):
+                    continue
+                decided[index >> 3] |= 1 << (index & 7)
+                self.n_decided += 1
+                del times_of[index]
+                outcome = self.timeout_outcome(index)
+                if deferred is None:
+                    self.decided(index, outcome, now)
+                else:
+                    deferred.append((index, outcome))
         if deferred:
             self.decided_many(deferred, now)
 
