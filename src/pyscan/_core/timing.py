@@ -109,21 +109,24 @@ class RttEstimator:
 
     def update_many(self, samples: list[float]) -> None:
         """Feed several samples in order (the same as calling :meth:`update` on each)."""
-        srtt, rttvar = self.srtt, self.rttvar
-        for sample in samples:
-            if not 0 <= sample < math.inf:
-                raise ValueError(
-                    f"RTT sample must be a finite number of seconds >= 0, got {sample!r}"
-                )
-            if srtt is None or rttvar is None:
-                srtt, rttvar = sample, sample / 2
-            elif sample - srtt > _STRAY_EXCESS and sample - srtt > 3 * srtt + 2 * rttvar:
-                continue  # a stray (see the module docstring): not a sample
-            else:
-                rttvar = (1 - _BETA) * rttvar + _BETA * abs(srtt - sample)
-                srtt = (1 - _ALPHA) * srtt + _ALPHA * sample
-            self.srtt, self.rttvar = srtt, rttvar
-            self.samples += 1
+        srtt, rttvar, count = self.srtt, self.rttvar, self.samples
+        keep_var, keep_rtt, stray, inf = 1 - _BETA, 1 - _ALPHA, _STRAY_EXCESS, math.inf
+        try:
+            for sample in samples:
+                if not 0 <= sample < inf:
+                    raise ValueError(
+                        f"RTT sample must be a finite number of seconds >= 0, got {sample!r}"
+                    )
+                if srtt is None or rttvar is None:
+                    srtt, rttvar = sample, sample / 2
+                elif sample - srtt > stray and sample - srtt > 3 * srtt + 2 * rttvar:
+                    continue  # a stray (see the module docstring): not a sample
+                else:
+                    rttvar = keep_var * rttvar + _BETA * abs(srtt - sample)
+                    srtt = keep_rtt * srtt + _ALPHA * sample
+                count += 1
+        finally:  # the samples before a bad one are taken, as one by one
+            self.srtt, self.rttvar, self.samples = srtt, rttvar, count
 
     @property
     def unclamped_timeout(self) -> float:
