@@ -9,8 +9,9 @@ materialised per probe except
 
 * ``decided``: one bit per probe (the only state proportional to the space),
 * ``times``: for each probe sent and not yet decided, the send time of each of its tries
-  (list index = try number), so an answer that names its try gives an exact round trip
-  even when a later try is already out (a slow host among fast ones),
+  (tuple index = try number; the first tries sent together share one tuple), so an answer
+  that names its try gives an exact round trip even when a later try is already out (a
+  slow host among fast ones),
 * ``inflight``: the probes whose latest try awaits an answer or its timeout (bounded by
   the congestion window), plus their timeouts in waves: one list per 2 ms tick of
   deadlines (rounded up), the ticks in a heap, answered entries skipped lazily,
@@ -124,7 +125,7 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
         self._rate = rate
         self._decided = bytearray((self.total + 7) // 8)
         self.n_decided = 0
-        self._times: dict[int, list[float]] = {}
+        self._times: dict[int, tuple[float, ...]] = {}
         self._inflight: set[int] = set()
         self._host_out = array("I", bytes(4 * n_hosts))  # probes in flight, per host
         # Timeouts of in-flight tries, in waves: every try whose deadline falls in one
@@ -470,6 +471,7 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
         pristine_limit = pristine.cwnd.limit
         pristine_delay = pristine.scan_delay.current
         pristine_wave: list[int] | None = None
+        first_try = (now,)  # the send times of every probe whose first try goes now
         # per host, for this call: (its timing if it has answered, window limit, the wave
         # its tries time out in, whether its host timeout has passed)
         cache: dict[int, tuple[HostTiming | None, int, list[int], bool]] = {}
@@ -550,10 +552,7 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
                 parked += 1
                 continue
             tl = times.get(index)
-            if tl is None:
-                times[index] = [now]
-            else:
-                tl.append(now)
+            times[index] = first_try if tl is None else (*tl, now)
             inflight.add(index)
             host_out[host] = ho + 1
             wave.append(index)
