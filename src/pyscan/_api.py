@@ -30,7 +30,7 @@ from pyscan._core.hosts import HostTable
 from pyscan._core.rate import RateLimiter
 from pyscan._handle import Emit, ScanHandle, ScanProgress
 from pyscan._io import netutil
-from pyscan._io.connect import ConnectScan, raise_nofile_limit, run_connect_scan
+from pyscan._io.connect import MAKE_CHUNK, ConnectScan, raise_nofile_limit, run_connect_scan
 from pyscan._io.netutil import require_raw, reserve_source_ports, source_address_for
 from pyscan._io.resolver import Resolver
 from pyscan._models import (
@@ -531,7 +531,7 @@ async def _port_scan(
             ports=ports,
             sources=_sources(opts),
             src_ports=reservation.ports,
-            emit=emit or _ignore,
+            emit=emit,
             ttl=64 if opts.ttl is None else opts.ttl,
             order=iter(order),
             expected=expected,
@@ -550,6 +550,10 @@ async def _port_scan(
     finally:
         run.leave()
         reservation.close()
+    # Decisions nobody took one by one are made into results in chunks, the loop getting
+    # a turn in between (a /16 of full port scans would otherwise hold it for seconds).
+    while scanner.make_later(MAKE_CHUNK):
+        await asyncio.sleep(0)
     return scanner.results
 
 

@@ -365,3 +365,38 @@ def test_resume_point_and_a_resumed_run_decide_every_probe(
     if loss == 0.0:  # with loss, a silenced answer is a fair "filtered"
         for (addr, port), result in merged.items():
             assert (result.state, result.reason) == expected_syn(net, addr, port)
+
+
+@pytest.mark.parametrize("kind", ["syn", "udp"])
+def test_without_emit_results_are_made_after_the_scan(kind: str) -> None:
+    # nobody takes results one by one (an awaited scan): decisions are kept as (index,
+    # outcome) pairs, no PortResult is made in the scan's loop, and the results made
+    # afterwards, in chunks or at once, are those an emitting scan gives
+    def net() -> FakeNetwork:
+        host = FakeHost(
+            tcp={22: OPEN, 23: DROP, 25: CLOSED}, tcp_default=CLOSED,
+            udp={53: OPEN, 54: DROP}, udp_default=CLOSED,
+        )  # fmt: skip
+        return FakeNetwork({target(0): host, target(1): FakeHost.silent()})
+
+    ports = list(range(20, 60))
+    hosts = [target(0), target(1)]
+    emitting = port_run(kind, net(), hosts, ports, timing=5, max_retries=1)
+    run_scanner(emitting.scanner, emitting.net, emitting.clock, max_time=600)
+    quiet = port_run(kind, net(), hosts, ports, timing=5, max_retries=1)
+    quiet.scanner.emit = None
+    run_scanner(quiet.scanner, quiet.net, quiet.clock, max_time=600)
+    scanner = quiet.scanner
+    assert scanner.done
+    assert not quiet.emitted
+    assert scanner._made == []
+    assert len(scanner._later) == 80
+    assert scanner.make_later(30) == 50
+    assert scanner.make_later(30) == 20
+    assert len(scanner._made) == 60
+    made = scanner.results  # the rest, at once
+    assert scanner.make_later(30) == 0
+    assert scanner.results is made
+    key = lambda r: (r.address, r.port)  # noqa: E731
+    assert sorted(made, key=key) == sorted(emitting.results, key=key)
+    assert {r.state for r in made} >= {PortState.OPEN, PortState.CLOSED}

@@ -8,6 +8,7 @@ import struct
 from array import array
 from collections.abc import Callable, Sequence
 
+from pyscan._core.gcpause import paused_gc
 from pyscan._core.hosts import HostTable
 from pyscan._core.probescan import ProbeScanner
 from pyscan._models import IPAddress, PortResult, PortState, Protocol, Reason, ReasonKind
@@ -88,7 +89,7 @@ class PortScanner(ProbeScanner[PortOutcome]):
         ports: Sequence[int],
         sources: Callable[[IPAddress], IPAddress],
         src_ports: Sequence[int],
-        emit: Callable[[PortResult], None],
+        emit: Callable[[PortResult], None] | None,
         **kw: object,
     ) -> None:
         super().__init__(n_hosts=len(hosts), per_host=len(ports), **kw)  # type: ignore[arg-type]
@@ -109,8 +110,12 @@ class PortScanner(ProbeScanner[PortOutcome]):
         #: one source for every host).
         self.source_list = list(distinct)
         self.source_of: array[int] | None = of if len(distinct) > 1 else None
+        #: Who takes each result as it is decided; None: nobody, and the decisions are
+        #: kept as ``(index, outcome)`` pairs until :attr:`results` or :meth:`make_later`
+        #: makes them (out of the scan's loop, with the collector paused).
         self.emit = emit
-        self.results: list[PortResult] = []
+        self._made: list[PortResult] = []
+        self._later: list[tuple[int, PortOutcome]] = []
 
     def source_index(self, host: int) -> int:
         """Which of :attr:`source_list` host ``host``'s probes leave from."""
@@ -153,22 +158,43 @@ class PortScanner(ProbeScanner[PortOutcome]):
     defer_decisions = True  # decided() touches no other probe
 
     def decided(self, index: int, outcome: PortOutcome, now: float) -> None:
-        host, k = divmod(index, self.per_host)
-        state, reason = outcome
-        result = PortResult(self.hosts[host], self.protocol, self.ports[k], state, reason)
-        self.results.append(result)
-        self.emit(result)
+        self.decided_many([(index, outcome)], now)
 
     def decided_many(self, items: list[tuple[int, PortOutcome]], now: float) -> None:
+        emit = self.emit
+        if emit is None:
+            self._later.extend(items)
+            return
+        made = self._make(items)
+        self._made.extend(made)
+        for result in made:
+            emit(result)
+
+    def _make(self, items: list[tuple[int, PortOutcome]]) -> list[PortResult]:
         hosts, ports, per_host, protocol = self.hosts, self.ports, self.per_host, self.protocol
-        made = [
+        return [
             PortResult(hosts[i // per_host], protocol, ports[i % per_host], o[0], o[1])
             for i, o in items
         ]
-        self.results.extend(made)
-        emit = self.emit
-        for result in made:
-            emit(result)
+
+    @property
+    def results(self) -> list[PortResult]:
+        """Every result decided so far (those nobody took yet are made now)."""
+        self.make_later()
+        return self._made
+
+    def make_later(self, limit: int | None = None) -> int:
+        """Make the results of (up to ``limit``, at least one; None: all) decisions kept
+        while nobody took them; return how many are still to make. The scan's caller
+        makes them in chunks after the scan, the loop getting a turn in between."""
+        later = self._later
+        if not later:
+            return 0
+        left = 0 if limit is None or limit < 1 else max(0, len(later) - limit)
+        with paused_gc():
+            self._made.extend(self._make(later[left:]))
+        del later[left:]  # from the end: nothing before it moves
+        return left
 
 
 def _transient(hosts: HostTable, i: int) -> IPAddress:

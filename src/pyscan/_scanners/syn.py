@@ -43,7 +43,7 @@ class SynScanner(PortScanner):
         ports: Sequence[int],
         sources: Callable[[IPAddress], IPAddress],
         src_ports: Sequence[int],
-        emit: Callable[[PortResult], None],
+        emit: Callable[[PortResult], None] | None,
         ttl: int = 64,
         cookie: Cookie | None = None,
         **kw: object,

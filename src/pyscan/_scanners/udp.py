@@ -41,7 +41,7 @@ class UdpScanner(PortScanner):
         ports: Sequence[int],
         sources: Callable[[IPAddress], IPAddress],
         src_ports: Sequence[int],
-        emit: Callable[[PortResult], None],
+        emit: Callable[[PortResult], None] | None,
         ttl: int = 64,
         payload: Callable[[int], bytes] = udp_payload,
         **kw: object,
