@@ -390,7 +390,7 @@ def test_without_emit_results_are_made_after_the_scan(kind: str) -> None:
     assert scanner.done
     assert not quiet.emitted
     assert scanner._made == []
-    assert len(scanner._later) == 80
+    assert len(scanner._later_index) == 80
     assert scanner.make_later(30) == 50
     assert scanner.make_later(30) == 20
     assert len(scanner._made) == 60

@@ -6,7 +6,7 @@ import ipaddress
 import os
 import struct
 from array import array
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from pyscan._core.gcpause import paused_gc
 from pyscan._core.hosts import HostTable
@@ -111,11 +111,13 @@ class PortScanner(ProbeScanner[PortOutcome]):
         self.source_list = list(distinct)
         self.source_of: array[int] | None = of if len(distinct) > 1 else None
         #: Who takes each result as it is decided; None: nobody, and the decisions are
-        #: kept as ``(index, outcome)`` pairs until :attr:`results` or :meth:`make_later`
-        #: makes them (out of the scan's loop, with the collector paused).
+        #: kept as probe index and outcome (16 bytes, the outcome a shared value) until
+        #: :attr:`results` or :meth:`make_later` makes them (out of the scan's loop, with
+        #: the collector paused).
         self.emit = emit
         self._made: list[PortResult] = []
-        self._later: list[tuple[int, PortOutcome]] = []
+        self._later_index = array("Q")
+        self._later_outcome: list[PortOutcome] = []
 
     def source_index(self, host: int) -> int:
         """Which of :attr:`source_list` host ``host``'s probes leave from."""
@@ -163,14 +165,17 @@ class PortScanner(ProbeScanner[PortOutcome]):
     def decided_many(self, items: list[tuple[int, PortOutcome]], now: float) -> None:
         emit = self.emit
         if emit is None:
-            self._later.extend(items)
+            if items:
+                indices, outcomes = zip(*items, strict=True)
+                self._later_index.extend(indices)
+                self._later_outcome.extend(outcomes)
             return
         made = self._make(items)
         self._made.extend(made)
         for result in made:
             emit(result)
 
-    def _make(self, items: list[tuple[int, PortOutcome]]) -> list[PortResult]:
+    def _make(self, items: Iterable[tuple[int, PortOutcome]]) -> list[PortResult]:
         hosts, ports, per_host, protocol = self.hosts, self.ports, self.per_host, self.protocol
         return [
             PortResult(hosts[i // per_host], protocol, ports[i % per_host], o[0], o[1])
@@ -187,13 +192,14 @@ class PortScanner(ProbeScanner[PortOutcome]):
         """Make the results of (up to ``limit``, at least one; None: all) decisions kept
         while nobody took them; return how many are still to make. The scan's caller
         makes them in chunks after the scan, the loop getting a turn in between."""
-        later = self._later
-        if not later:
+        indices, outcomes = self._later_index, self._later_outcome
+        if not indices:
             return 0
-        left = 0 if limit is None or limit < 1 else max(0, len(later) - limit)
+        left = 0 if limit is None or limit < 1 else max(0, len(indices) - limit)
         with paused_gc():
-            self._made.extend(self._make(later[left:]))
-        del later[left:]  # from the end: nothing before it moves
+            self._made.extend(self._make(zip(indices[left:], outcomes[left:], strict=True)))
+        del indices[left:]  # from the end: nothing before it moves
+        del outcomes[left:]
         return left
 
 
