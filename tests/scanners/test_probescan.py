@@ -19,11 +19,13 @@ from pyscan.testing.fakenet import (
     OPEN,
     FakeHost,
     FakeNetwork,
+    Reject,
     run_scanner,
 )
 from strategies import fakenet_truth
 
 from ._sim import (
+    ME4,
     SRC_PORTS,
     Run,
     check_port_invariant,
@@ -257,6 +259,35 @@ def test_silent_hosts_hold_the_window_for_the_groups_timeout() -> None:
     silent = {target(i) for i in range(1, 4)}
     assert all(r.state is PortState.FILTERED for r in run.results if r.address in silent)
     assert Counter(p.dst for p in net.probes)[target(1)] == 600  # 2 tries each, as before
+
+
+@pytest.mark.parametrize("kind", ["syn", "udp"])
+def test_our_own_kernels_unreachables_are_no_round_trips(kind: str) -> None:
+    """An absent address on the scanner's own link: our kernel queues each probe while it
+    asks ARP, gives up (after about 3 s on Linux; 0.4 s here) and reports "host
+    unreachable" from our own address. That decides the probe (filtered), but is no round
+    trip: taken as one, such samples made the group's timeout T4's maximum (1.25 s) on the
+    lab's /24, and silent hosts, paced by it, took minutes instead of seconds."""
+    ours = Reject(1, ME4, ttl=64)
+    truth = {target(0): FakeHost(tcp={22: OPEN}, udp={53: OPEN})}
+    truth.update({target(i): FakeHost.silent() for i in range(1, 4)})
+    truth.update({target(i): FakeHost(unreachable=ours, delay=0.2) for i in (4, 5)})
+    net = FakeNetwork(truth, delay=0.0005)
+    run = scan(kind, net, list(truth), list(range(1, 201)), timing=4)
+    assert len(run.results) == 6 * 200
+    absent = {target(4), target(5)}
+    by_us = [r for r in run.results if r.address in absent and r.reason.ip == ME4]
+    assert by_us  # some decided by our kernel's error ...
+    assert all(r.state is PortState.FILTERED for r in by_us)
+    sc = run.scanner
+    assert sc._group.rtt.srtt < 0.01  # ... but the round trips are the near host's only
+    assert not {4, 5} & set(sc._hosts)  # and those hosts have no timing of their own
+    assert net.probes[-1].time < 15.0
+    # scanning our own address, its errors are the target's: round trips
+    mine = FakeNetwork({ME4: FakeHost(tcp={22: OPEN}, tcp_default=Reject(3))}, delay=0.0005)
+    own = scan(kind, mine, [ME4], list(range(1, 21)), timing=4)
+    assert {r.reason.ip for r in own.results if r.port != 22} == {ME4}
+    assert own.scanner._group.rtt.samples >= 19
 
 
 def test_a_far_host_among_near_ones_is_decided_right() -> None:

@@ -66,7 +66,7 @@ from pyscan._models import IPAddress
 from pyscan._wire.packet import Packet, parse_packet
 from pyscan.errors import PacketError
 
-__all__ = ["BatchOut", "Outcome", "ProbeScanner"]
+__all__ = ["FROM_US", "BatchOut", "Outcome", "ProbeScanner"]
 
 Outcome = TypeVar("Outcome")
 
@@ -81,6 +81,12 @@ class BatchOut(Protocol):
 _MAX_PARKED_PER_POLL = 4096  # bound on the work one poll spends parking probes
 _TICK = 0.002  # seconds: timeouts are rounded up to a multiple of this (see _waves)
 _GRACE = -1  # the "try number" of a wave entry that decides a probe out of tries by silence
+#: The "try number" :meth:`ProbeScanner.match` gives an error our own host sent about a
+#: probe (no ARP answer for an address on our link, a local firewall's REJECT): it decides
+#: the probe, but it is no round trip and nothing heard from the target, so it does not
+#: feed the timing (Linux reports a failed ARP after about 3 s: taken as round trips, those
+#: errors held a /24's timeouts at their maximum).
+FROM_US = -2
 
 
 class ProbeScanner(abc.ABC, Generic[Outcome]):
@@ -675,7 +681,14 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
         found = self.match(pkt)
         if found is None:
             return False
-        return self.accept(found[0], found[1], found[2], now)
+        index, tryno, outcome = found
+        if tryno == FROM_US:
+            if not 0 <= index < self.total or self.is_decided(index):
+                return False
+            self.packets_matched += 1
+            self._decide(index, outcome, now)
+            return True
+        return self.accept(index, tryno, outcome, now)
 
     def accept(self, index: int, tryno: int | None, outcome: Outcome, now: float) -> bool:
         """Take an answer matched to probe ``index`` (try ``tryno`` if known)."""

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from pyscan._core.gcpause import paused_gc
 from pyscan._core.hosts import HostTable
-from pyscan._core.probescan import ProbeScanner
+from pyscan._core.probescan import FROM_US, ProbeScanner
 from pyscan._models import IPAddress, PortResult, PortState, Protocol, Reason, ReasonKind
 from pyscan._wire.icmp import ICMPError
 from pyscan._wire.packet import Packet
@@ -152,6 +152,16 @@ class PortScanner(ProbeScanner[PortOutcome]):
             return None
         state = self.icmp_state(kind)
         return state, Reason(kind, pkt_ttl(pkt), pkt.src_ip)
+
+    def icmp_tryno(self, pkt: Packet, index: int, tryno: int | None) -> int | None:
+        """The try number to report for an ICMP error about probe ``index``:
+        :data:`~pyscan._core.probescan.FROM_US` when our own host sent it (its source is
+        the probe's source address, and the target is not our own host), else ``tryno``."""
+        host = index // self.per_host
+        src = pkt.src
+        if src == self.source(host).packed and src != self.hosts.packed(host):
+            return FROM_US
+        return tryno
 
     def icmp_state(self, kind: ReasonKind) -> PortState:
         """The state an ICMP unreachable of ``kind`` means for this protocol."""

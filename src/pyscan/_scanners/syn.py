@@ -216,7 +216,7 @@ class SynScanner(PortScanner):
             outcome = self.icmp_outcome(pkt, icmp)
             if outcome is None:
                 return None
-            return found[0], found[1], outcome
+            return found[0], self.icmp_tryno(pkt, found[0], found[1]), outcome
         return None
 
     def timeout_outcome(self, index: int) -> PortOutcome:

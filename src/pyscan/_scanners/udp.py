@@ -99,7 +99,7 @@ class UdpScanner(PortScanner):
                 return None
             if outcome[1].kind is ReasonKind.PORT_UNREACH and pkt.src == q.dst:
                 self._icmp_hosts.add(found[0] // self.per_host)
-            return found[0], found[1], outcome
+            return found[0], self.icmp_tryno(pkt, found[0], found[1]), outcome
         return None
 
     def may_retry(self, index: int, tryno: int, ht: HostTiming) -> bool:
