@@ -199,7 +199,7 @@ class PortScanner(ProbeScanner[PortOutcome]):
         return self._made
 
     def make_later(self, limit: int | None = None) -> int:
-        """Make the results of (up to ``limit``, at least one; None: all) decisions kept
+        """Make the results of up to ``limit`` (None, or less than 1: all) decisions kept
         while nobody took them; return how many are still to make. The scan's caller
         makes them in chunks after the scan, the loop getting a turn in between."""
         indices, outcomes = self._later_index, self._later_outcome
