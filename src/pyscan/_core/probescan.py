@@ -289,11 +289,9 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
         decided = self._decided
         # What pristine hosts share does not change within this call (no answer is taken
         # in it): their retry allowance, and how long after its last try silence decides
-        # one of their probes (_grace), are looked up once.
+        # one of their probes (_silence_timeout), are looked up once.
         pristine_allowed = pristine.retries_allowed
         unanswered: float | None = None
-        grace_tick = -1
-        grace_wave: list[int] = []
         while ticks and ticks[0] * _TICK <= now:
             wave = self._waves.pop(heapq.heappop(ticks))
             for i in range(0, len(wave), 2):
@@ -332,18 +330,13 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
                 if retry:
                     ready.append(index)
                     continue
-                if ht is pristine:  # _grace written out, for the silent hosts' probes
+                if ht is pristine:
                     if unanswered is None:
                         unanswered = self._unanswered_timeout()
-                    due = times_of[index][-1] + unanswered
-                    if due > now:
-                        tick = math.ceil(due / _TICK)
-                        if tick != grace_tick:
-                            grace_tick, grace_wave = tick, self._wave(due)
-                        grace_wave.append(index)
-                        grace_wave.append(_GRACE)
-                        continue
-                elif self._grace(index, ht, now):
+                    timeout = unanswered
+                else:
+                    timeout = self._silence_timeout(ht)
+                if self._grace(index, timeout, now):
                     continue
                 decided[index >> 3] |= 1 << (index & 7)
                 self.n_decided += 1
@@ -369,7 +362,7 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
         elif not gone and self.may_bench(index, self._bench_rounds.get(index, 0)):
             self._bench_rounds[index] = self._bench_rounds.get(index, 0) + 1
             self._bench.append(index)
-        elif gone or not self._grace(index, self._view(host), now):
+        elif gone or not self._grace(index, self._silence_timeout(self._view(host)), now):
             self._decide(index, self.timeout_outcome(index), now)
 
     def _unanswered_rto(self) -> float:
@@ -387,16 +380,19 @@ class ProbeScanner(abc.ABC, Generic[Outcome]):
         early (:meth:`_unanswered_rto`) but a late answer still decides them."""
         return max(self._unanswered_rto(), self._group.params.initial_rtt_timeout)
 
-    def _grace(self, index: int, ht: HostTiming, now: float) -> bool:
-        """Probe ``index`` is out of tries at ``now``. Silence decides it once its host's
-        timeout as it is now has passed since its last try: the host's own if it has RTT
-        samples by now (its tries may have been timed before it had), else
-        :meth:`_unanswered_timeout`. If that is still to come, wait for it (out of the
-        window) and return True; else return False (decide now)."""
+    def _silence_timeout(self, ht: HostTiming) -> float:
+        """How long after its last try silence decides a probe of the host timed by ``ht``:
+        its timeout as it is now, the host's own if it has RTT samples by now (its tries may
+        have been timed before it had), else :meth:`_unanswered_timeout`."""
+        return ht.probe_timeout if ht.rtt.samples else self._unanswered_timeout()
+
+    def _grace(self, index: int, timeout: float, now: float) -> bool:
+        """Probe ``index`` is out of tries at ``now``; silence decides it ``timeout`` after
+        its last try (:meth:`_silence_timeout`). If that is still to come, wait for it (out
+        of the window) and return True; else return False (decide now)."""
         times = self._times.get(index)
         if not times:
             return False
-        timeout = ht.probe_timeout if ht.rtt.samples else self._unanswered_timeout()
         due = times[-1] + timeout
         if due <= now:
             return False
